@@ -1,0 +1,206 @@
+/* cached_embed(key, text [, ttl_seconds]): the embedding of `text` as a
+ * float32 BLOB, from the cache (Redis) or the provider. A failing row is
+ * NULL (is_null) with one line in the error log; never *error, which would
+ * make every later row of the statement NULL too. */
+#include "udf_entry_points.h"
+
+#include "cache.h"
+#include "config.h"
+#include "entry.h"
+#include "http.h"
+#include "log.h"
+#include "provider.h"
+#include "stats.h"
+#include "text.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SIGNATURE "cached_embed(key, text [, ttl_seconds])"
+
+typedef struct {
+  ce_config cfg;     /* settings as of the statement's start */
+  uint8_t *vec;      /* the row's result; reused across rows */
+  size_t vec_cap;
+  uint8_t *entry;    /* the value written to Redis */
+  size_t entry_cap;
+  char *scratch;     /* the text repaired to UTF-8 */
+  size_t scratch_cap;
+  uint8_t hash[CE_SHA256_LEN];
+  uint32_t dims;
+  char key[CE_KEY_MAX];
+} embed_state;
+
+static ce_ratelimit row_rl = CE_RATELIMIT_INIT(10, 60);
+static ce_ratelimit cache_rl = CE_RATELIMIT_INIT(5, 60);
+
+/* Grows *buf to at least `need` bytes; 0 or -1. */
+static int reserve(void *buf, size_t *cap, size_t need) {
+  void **p = buf;
+  if (*cap >= need)
+    return 0;
+  void *b = realloc(*p, need);
+  if (!b)
+    return -1;
+  *p = b;
+  *cap = need;
+  return 0;
+}
+
+CE_EXPORT ce_udf_bool cached_embed_init(UDF_INIT *initid, UDF_ARGS *args,
+                                        char *message) {
+  if (args->arg_count < 2 || args->arg_count > 3) {
+    snprintf(message, MYSQL_ERRMSG_SIZE,
+             SIGNATURE " expects 2 or 3 arguments, got %u", args->arg_count);
+    return 1;
+  }
+  if (args->arg_count == 3 && args->arg_type[2] == STRING_RESULT) {
+    snprintf(message, MYSQL_ERRMSG_SIZE,
+             SIGNATURE " expects ttl_seconds to be a number");
+    return 1;
+  }
+  args->arg_type[0] = STRING_RESULT;
+  args->arg_type[1] = STRING_RESULT;
+  if (args->arg_count == 3)
+    args->arg_type[2] = INT_RESULT;
+
+  embed_state *st = calloc(1, sizeof *st);
+  if (!st) {
+    snprintf(message, MYSQL_ERRMSG_SIZE, "cached_embed: out of memory");
+    return 1;
+  }
+  ce_config_current(&st->cfg);
+  initid->ptr = (char *)st;
+  initid->maybe_null = 1;
+  initid->const_item = 0;
+  initid->max_length = (unsigned long)CE_MAX_DIMS * 4;
+  return 0;
+}
+
+CE_EXPORT void cached_embed_deinit(UDF_INIT *initid) {
+  embed_state *st = (embed_state *)initid->ptr;
+  if (!st)
+    return;
+  free(st->vec);
+  free(st->entry);
+  free(st->scratch);
+  free(st);
+  initid->ptr = NULL;
+}
+
+/* Takes a Redis value if it is a valid entry for this text. */
+static int accept_entry(void *ctx, const uint8_t *val, size_t len) {
+  embed_state *st = ctx;
+  const uint8_t *vec;
+  uint32_t dims;
+  ce_entry_status s = ce_entry_decode(val, len, st->hash,
+                                      (uint32_t)st->cfg.dimensions, &vec, &dims);
+  if (s == CE_ENTRY_STALE) {
+    ce_stat_add(CE_STAT_STALE, 1);
+    return 1;
+  }
+  if (s != CE_ENTRY_OK) {
+    ce_stat_add(CE_STAT_CORRUPT, 1);
+    ce_log_limited(&cache_rl,
+                   "key '%.80s' holds a value that is not a valid entry; "
+                   "treated as a miss and replaced",
+                   st->key);
+    return 1;
+  }
+  if (reserve(&st->vec, &st->vec_cap, (size_t)dims * 4))
+    return 1;
+  memcpy(st->vec, vec, (size_t)dims * 4);
+  st->dims = dims;
+  return 0;
+}
+
+/* Cuts the text to max_text_bytes and repairs it to UTF-8 in st->scratch. */
+static int prepare_text(embed_state *st, const char *text, size_t len,
+                        ce_text *out) {
+  size_t max = (size_t)st->cfg.max_text_bytes, replaced;
+  size_t n = ce_utf8_cut(text, len, max);
+  if (n < len)
+    ce_stat_add(CE_STAT_TRUNCATED, 1);
+  if (reserve(&st->scratch, &st->scratch_cap, 3 * n + 1))
+    return -1;
+  size_t m = ce_utf8_sanitize(text, n, st->scratch, &replaced);
+  if (replaced)
+    ce_stat_add(CE_STAT_INVALID_UTF8, 1);
+  out->s = st->scratch;
+  out->len = ce_utf8_cut(st->scratch, m, max);
+  return 0;
+}
+
+static char *fail_row(embed_state *st, ce_udf_flag *is_null_flag, const char *why) {
+  ce_stat_add(CE_STAT_ROWS_FAILED, 1);
+  ce_log_limited(&row_rl, "row key '%.80s': %s; returning NULL", st->key, why);
+  *is_null_flag = 1;
+  return NULL;
+}
+
+CE_EXPORT char *cached_embed(UDF_INIT *initid, UDF_ARGS *args, char *result,
+                             unsigned long *length, ce_udf_flag *is_null,
+                             ce_udf_flag *error) {
+  embed_state *st = (embed_state *)initid->ptr;
+  const char *text = args->args[1];
+  size_t text_len = args->lengths[1];
+  long ttl = st->cfg.ttl;
+  char err[320];
+  (void)result;
+  (void)error;
+
+  *is_null = 0;
+  if (!text) {
+    ce_stat_add(CE_STAT_NULL_TEXTS, 1);
+    *is_null = 1;
+    return NULL;
+  }
+  if (ce_text_is_blank(text, text_len)) {
+    ce_stat_add(CE_STAT_EMPTY_TEXTS, 1);
+    *is_null = 1;
+    return NULL;
+  }
+  if (args->arg_count == 3 && args->args[2] && *(long long *)args->args[2] >= 0)
+    ttl = (long)*(long long *)args->args[2];
+
+  ce_sha256(text, text_len, st->hash);
+  size_t key_len = ce_key_build(&st->cfg, args->args[0], args->lengths[0],
+                                st->hash, st->key);
+
+  if (ce_cache_get(&st->cfg, st->key, key_len, accept_entry, st) ==
+      CE_CACHE_HIT) {
+    ce_stat_add(CE_STAT_HITS_REDIS, 1);
+    *length = (unsigned long)st->dims * 4;
+    return (char *)st->vec;
+  }
+  ce_stat_add(CE_STAT_MISSES, 1);
+
+  ce_text t;
+  ce_embeddings emb;
+  if (prepare_text(st, text, text_len, &t))
+    return fail_row(st, is_null, "out of memory");
+  if (ce_provider_embed(&st->cfg, &t, 1, &emb, err, sizeof err))
+    return fail_row(st, is_null, err);
+
+  size_t bytes = (size_t)emb.dims * 4;
+  if (reserve(&st->vec, &st->vec_cap, bytes) ||
+      reserve(&st->entry, &st->entry_cap, ce_entry_size(emb.dims))) {
+    ce_embeddings_free(&emb);
+    return fail_row(st, is_null, "out of memory");
+  }
+  memcpy(st->vec, emb.vecs, bytes);
+  st->dims = emb.dims;
+  ce_entry_encode(st->hash, emb.vecs, emb.dims, st->entry);
+  ce_embeddings_free(&emb);
+  ce_cache_set(&st->cfg, st->key, key_len, st->entry, ce_entry_size(st->dims),
+               ttl);
+  *length = (unsigned long)bytes;
+  return (char *)st->vec;
+}
+
+/* DROP FUNCTION unloads the library: close pooled connections first. */
+__attribute__((destructor)) static void cached_embed_unload(void) {
+  ce_cache_shutdown();
+  ce_http_shutdown();
+}

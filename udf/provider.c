@@ -1,0 +1,328 @@
+#include "provider.h"
+
+#include "http.h"
+#include "stats.h"
+#include "vector.h"
+
+#include <float.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+char *ce_provider_request_json(const ce_config *cfg, const ce_text *in,
+                               size_t n) {
+  json_t *root = json_object(), *input = json_array();
+  char *out = NULL;
+
+  if (!root || !input)
+    goto done;
+  for (size_t i = 0; i < n; i++) {
+    json_t *s = json_stringn(in[i].s, in[i].len);
+    if (!s || json_array_append_new(input, s))
+      goto done;
+  }
+  json_object_set_new(root, "model", json_string(cfg->model));
+  json_object_set(root, "input", input);
+  if (cfg->provider == CE_DIALECT_JINA) {
+    json_object_set_new(root, "embedding_type", json_string("base64"));
+    json_object_set_new(root, "normalized", json_true());
+    if (cfg->truncate)
+      json_object_set_new(root, "truncate", json_true());
+    if (cfg->task[0])
+      json_object_set_new(root, "task", json_string(cfg->task));
+  } else {
+    json_object_set_new(root, "encoding_format", json_string("base64"));
+  }
+  if (cfg->dimensions)
+    json_object_set_new(root, "dimensions", json_integer(cfg->dimensions));
+  out = json_dumps(root, JSON_COMPACT);
+done:
+  json_decref(input);
+  json_decref(root);
+  return out;
+}
+
+/* Decodes one vector into `dst` (cap bytes); returns dims or 0 on error. */
+static uint32_t decode_vector(json_t *emb, uint8_t *dst, size_t cap,
+                              char *err, size_t errlen) {
+  if (json_is_string(emb)) {
+    size_t out_len;
+    if (ce_base64_decode(json_string_value(emb), json_string_length(emb), dst,
+                         cap, &out_len) ||
+        out_len % 4) {
+      snprintf(err, errlen, "embedding is not base64 of float32 values");
+      return 0;
+    }
+    return (uint32_t)(out_len / 4);
+  }
+  if (json_is_array(emb)) {
+    size_t n = json_array_size(emb);
+    if (n * 4 > cap) {
+      snprintf(err, errlen, "embedding has more than %d values", CE_MAX_DIMS);
+      return 0;
+    }
+    for (size_t i = 0; i < n; i++) {
+      json_t *v = json_array_get(emb, i);
+      double d = json_number_value(v);
+      if (!json_is_number(v) || !isfinite(d) || fabs(d) > FLT_MAX) {
+        snprintf(err, errlen, "embedding value %zu is not a float32 number",
+                 i);
+        return 0;
+      }
+      ce_f32_store(dst + 4 * i, (float)d);
+    }
+    return (uint32_t)n;
+  }
+  snprintf(err, errlen, "embedding is neither base64 nor an array");
+  return 0;
+}
+
+int ce_provider_parse_response(const char *body, size_t len, size_t n,
+                               uint32_t want_dims, ce_embeddings *out,
+                               char *err, size_t errlen) {
+  json_error_t jerr;
+  json_t *root = json_loadb(body, len, 0, &jerr);
+  uint8_t *vecs = NULL, *seen = NULL, *one = NULL;
+  uint32_t dims = 0;
+  int rc = -1;
+
+  memset(out, 0, sizeof *out);
+  if (!root) {
+    snprintf(err, errlen, "response is not JSON (%.60s)", jerr.text);
+    return -1;
+  }
+  json_t *data = json_object_get(root, "data");
+  if (!json_is_array(data)) {
+    snprintf(err, errlen, "response has no data array");
+    goto done;
+  }
+  if (json_array_size(data) != n) {
+    snprintf(err, errlen, "expected %zu embeddings, got %zu", n,
+             json_array_size(data));
+    goto done;
+  }
+  one = malloc((size_t)CE_MAX_DIMS * 4);
+  seen = calloc(n ? n : 1, 1);
+  if (!one || !seen) {
+    snprintf(err, errlen, "out of memory");
+    goto done;
+  }
+  for (size_t i = 0; i < n; i++) {
+    json_t *item = json_array_get(data, i);
+    json_t *idx = json_object_get(item, "index");
+    json_int_t k = json_is_integer(idx) ? json_integer_value(idx) : (json_int_t)i;
+    if (idx && !json_is_integer(idx)) {
+      snprintf(err, errlen, "data[%zu].index is not an integer", i);
+      goto done;
+    }
+    if (k < 0 || (size_t)k >= n || seen[k]) {
+      snprintf(err, errlen, "data[%zu].index %lld is out of range or repeated",
+               i, (long long)k);
+      goto done;
+    }
+    seen[k] = 1;
+    uint32_t d = decode_vector(json_object_get(item, "embedding"), one,
+                               (size_t)CE_MAX_DIMS * 4, err, errlen);
+    if (!d)
+      goto done;
+    if (!dims) {
+      if (want_dims && d != want_dims) {
+        snprintf(err, errlen, "expected %u dimensions, got %u", want_dims, d);
+        goto done;
+      }
+      dims = d;
+      vecs = malloc((size_t)n * dims * 4);
+      if (!vecs) {
+        snprintf(err, errlen, "out of memory");
+        goto done;
+      }
+    } else if (d != dims) {
+      snprintf(err, errlen, "embeddings differ in length: %u and %u", dims, d);
+      goto done;
+    }
+    if (!ce_vec_finite(one, d)) {
+      snprintf(err, errlen, "embedding %lld has NaN or infinite values",
+               (long long)k);
+      goto done;
+    }
+    memcpy(vecs + (size_t)k * dims * 4, one, (size_t)dims * 4);
+  }
+  if (n && !dims) {
+    snprintf(err, errlen, "empty embeddings");
+    goto done;
+  }
+  json_t *usage = json_object_get(root, "usage");
+  json_t *tok = json_object_get(usage, "total_tokens");
+  if (!json_is_integer(tok))
+    tok = json_object_get(usage, "prompt_tokens");
+  out->tokens = json_is_integer(tok) && json_integer_value(tok) > 0
+                    ? (uint64_t)json_integer_value(tok)
+                    : 0;
+  out->vecs = vecs;
+  out->dims = dims;
+  out->n = n;
+  vecs = NULL;
+  rc = 0;
+done:
+  free(vecs);
+  free(seen);
+  free(one);
+  json_decref(root);
+  return rc;
+}
+
+static void copy_msg(char *msg, size_t cap, const char *s) {
+  snprintf(msg, cap, "%s", s);
+  for (char *p = msg; *p; p++)
+    if ((unsigned char)*p < 0x20)
+      *p = ' ';
+}
+
+void ce_provider_error_message(const char *body, size_t len, char *msg,
+                               size_t cap) {
+  json_t *root = json_loadb(body, len, 0, NULL);
+  json_t *m = NULL;
+
+  if (root) {
+    json_t *detail = json_object_get(root, "detail");
+    json_t *error = json_object_get(root, "error");
+    if (json_is_string(detail))
+      m = detail;
+    else if (json_is_array(detail))
+      m = json_object_get(json_array_get(detail, 0), "msg");
+    else if (json_is_object(error))
+      m = json_object_get(error, "message");
+    else if (json_is_string(error))
+      m = error;
+    if (!json_is_string(m))
+      m = json_object_get(root, "message");
+  }
+  if (json_is_string(m))
+    copy_msg(msg, cap, json_string_value(m));
+  else
+    snprintf(msg, cap, "no readable message in a %zu-byte body", len);
+  json_decref(root);
+}
+
+int ce_provider_retryable(long status) {
+  return status == 408 || status == 425 || status == 429 || status >= 500;
+}
+
+long ce_backoff_ms(int attempt, unsigned *seed) {
+  long base = 250L << (attempt < 5 ? attempt : 5);
+  if (base > 8000)
+    base = 8000;
+  /* xorshift: thread-local state, no lock, no global rand() */
+  unsigned x = *seed ? *seed : 0x9e3779b9u;
+  x ^= x << 13;
+  x ^= x >> 17;
+  x ^= x << 5;
+  *seed = x;
+  return base / 2 + (long)(x % (unsigned)(base / 2 + 1));
+}
+
+size_t ce_provider_response_limit(size_t n) {
+  /* A float array of CE_MAX_DIMS values as text is about 20 bytes a value. */
+  return ((size_t)1 << 20) + n * (size_t)CE_MAX_DIMS * 20;
+}
+
+void ce_embeddings_free(ce_embeddings *e) {
+  free(e->vecs);
+  memset(e, 0, sizeof *e);
+}
+
+static long long mono_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void sleep_ms(long ms) {
+  struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+  while (nanosleep(&ts, &ts) != 0)
+    ;
+}
+
+static __thread unsigned jitter_seed;
+
+int ce_provider_embed(const ce_config *cfg, const ce_text *in, size_t n,
+                      ce_embeddings *out, char *err, size_t errlen) {
+  char *json = ce_provider_request_json(cfg, in, n);
+  long long deadline = mono_ms() + cfg->timeout_ms;
+  int rc = -1;
+
+  memset(out, 0, sizeof *out);
+  err[0] = '\0';
+  if (!json) {
+    snprintf(err, errlen, "could not build the request (invalid UTF-8?)");
+    return -1;
+  }
+  if (!jitter_seed)
+    jitter_seed = (unsigned)time(NULL) ^ (unsigned)(uintptr_t)&jitter_seed;
+
+  for (int attempt = 0;; attempt++) {
+    long remaining = (long)(deadline - mono_ms());
+    ce_http_call call;
+    int retry = 0;
+    long wait = -1;
+
+    if (remaining <= 0) {
+      snprintf(err + strlen(err), errlen - strlen(err),
+               "%stimeout of %ld ms used up", err[0] ? "; " : "",
+               cfg->timeout_ms);
+      break;
+    }
+    if (ce_http_prepare(&call, cfg, json, remaining,
+                        ce_provider_response_limit(n), err, errlen))
+      break;
+    long long t0 = mono_ms();
+    CURLcode cc = ce_http_perform(&call);
+    ce_stat_add(CE_STAT_PROVIDER_REQUESTS, 1);
+    if (cc != CURLE_OK) {
+      snprintf(err, errlen, "provider request failed: %s",
+               ce_http_strerror(&call, cc));
+      retry = !call.overflow;
+    } else {
+      ce_stat_latency((uint64_t)(mono_ms() - t0) * 1000);
+      if (call.status == 200) {
+        char why[160];
+        if (ce_provider_parse_response(call.body ? call.body : "", call.len, n,
+                                       (uint32_t)cfg->dimensions, out, why,
+                                       sizeof why) == 0) {
+          ce_stat_add(CE_STAT_PROVIDER_INPUTS, n);
+          ce_stat_add(CE_STAT_PROVIDER_TOKENS, out->tokens);
+          rc = 0;
+        } else {
+          snprintf(err, errlen, "provider sent a bad response: %s", why);
+        }
+      } else {
+        char msg[200];
+        ce_provider_error_message(call.body ? call.body : "", call.len, msg,
+                                  sizeof msg);
+        snprintf(err, errlen, "provider answered %ld: %s", call.status, msg);
+        retry = ce_provider_retryable(call.status);
+        wait = call.retry_after_ms;
+      }
+    }
+    ce_http_finish(&call);
+    if (rc == 0 || !retry || attempt >= cfg->retries)
+      break;
+    if (wait < 0)
+      wait = ce_backoff_ms(attempt, &jitter_seed);
+    if (mono_ms() + wait >= deadline) {
+      size_t l = strlen(err);
+      snprintf(err + l, errlen - l, "; no time left to retry in %ld ms",
+               cfg->timeout_ms);
+      break;
+    }
+    sleep_ms(wait);
+    ce_stat_add(CE_STAT_RETRIES, 1);
+  }
+  free(json);
+  if (rc)
+    ce_stat_add(CE_STAT_PROVIDER_ERRORS, 1);
+  return rc;
+}

@@ -1,0 +1,16 @@
+/* SHA-256 (FIPS 180-4): binds cache entries to their text and derives
+ * content-addressed keys. */
+#ifndef CE_SHA256_H
+#define CE_SHA256_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define CE_SHA256_LEN 32
+
+void ce_sha256(const void *data, size_t len, uint8_t out[CE_SHA256_LEN]);
+
+/* Lower-case hex of `n` bytes into `out` (2n + 1 bytes, NUL-terminated). */
+void ce_hex(const uint8_t *bytes, size_t n, char *out);
+
+#endif

@@ -1,0 +1,21 @@
+/* Text checks before a text goes to the provider: blank detection, UTF-8
+ * repair, and cutting to a byte limit on a character boundary. */
+#ifndef CE_TEXT_H
+#define CE_TEXT_H
+
+#include <stddef.h>
+
+/* 1 when the text is empty or only ASCII white space. */
+int ce_text_is_blank(const char *s, size_t len);
+
+/* Copies `in` to `out`, replacing every byte that does not start a valid
+ * UTF-8 sequence (overlongs, surrogates and > U+10FFFF included) with U+FFFD.
+ * `out` must hold 3 * len bytes. Returns the output length; `*replaced` gets
+ * the number of replacements. */
+size_t ce_utf8_sanitize(const char *in, size_t len, char *out, size_t *replaced);
+
+/* The largest length <= max that does not split a UTF-8 sequence of valid
+ * UTF-8 text `s`. */
+size_t ce_utf8_cut(const char *s, size_t len, size_t max);
+
+#endif
