@@ -56,10 +56,14 @@ static uint32_t decode_vector(json_t *emb, uint8_t *dst, size_t cap,
       snprintf(err, errlen, "embedding is not base64 of float32 values");
       return 0;
     }
+    if (!out_len)
+      snprintf(err, errlen, "embedding is empty");
     return (uint32_t)(out_len / 4);
   }
   if (json_is_array(emb)) {
     size_t n = json_array_size(emb);
+    if (!n)
+      snprintf(err, errlen, "embedding is empty");
     if (n * 4 > cap) {
       snprintf(err, errlen, "embedding has more than %d values", CE_MAX_DIMS);
       return 0;

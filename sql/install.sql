@@ -1,0 +1,4 @@
+-- Creates every cached_embed function. Safe to run twice.
+-- Needs cached_embed.so in the server's plugin_dir and the INSERT privilege
+-- on the mysql database (CREATE FUNCTION ... SONAME writes mysql.func).
+CREATE FUNCTION IF NOT EXISTS cached_embed RETURNS STRING SONAME 'cached_embed.so';

@@ -1,0 +1,2 @@
+-- Drops every cached_embed function. Safe to run twice.
+DROP FUNCTION IF EXISTS cached_embed;

@@ -1,0 +1,182 @@
+#include "check.h"
+#include "http.h"
+#include "provider.h"
+#include "vector.h"
+
+#include <jansson.h>
+#include <stdlib.h>
+
+/* A response body with vectors v_i = [i+1, -(i+1), 0.5] in the given order. */
+static char *response(const int *order, int n, int base64, const char *extra) {
+  static char body[8192];
+  size_t o = 0;
+  o += (size_t)sprintf(body + o, "{\"object\":\"list\",\"data\":[");
+  for (int j = 0; j < n; j++) {
+    int i = order[j];
+    float v[3] = {(float)(i + 1), -(float)(i + 1), 0.5f};
+    o += (size_t)sprintf(body + o, "%s{\"object\":\"embedding\",\"index\":%d,\"embedding\":",
+                         j ? "," : "", i);
+    if (base64) {
+      uint8_t raw[12];
+      char b64[32];
+      for (int k = 0; k < 3; k++)
+        ce_f32_store(raw + 4 * k, v[k]);
+      ce_base64_encode(raw, 12, b64);
+      o += (size_t)sprintf(body + o, "\"%s\"}", b64);
+    } else {
+      o += (size_t)sprintf(body + o, "[%g,%g,%g]}", v[0], v[1], v[2]);
+    }
+  }
+  sprintf(body + o, "],\"usage\":{\"total_tokens\":42}%s}", extra ? extra : "");
+  return body;
+}
+
+static int vec_is(const ce_embeddings *e, size_t i) {
+  const uint8_t *p = e->vecs + i * e->dims * 4;
+  return ce_f32_load(p) == (float)(i + 1) && ce_f32_load(p + 4) == -(float)(i + 1) &&
+         ce_f32_load(p + 8) == 0.5f;
+}
+
+static void test_parse(void) {
+  ce_embeddings e;
+  char err[160];
+  int in_order[3] = {0, 1, 2}, shuffled[3] = {2, 0, 1};
+
+  for (int b64 = 0; b64 <= 1; b64++) {
+    const char *body = response(shuffled, 3, b64, NULL);
+    CHECK(ce_provider_parse_response(body, strlen(body), 3, 0, &e, err, sizeof err) == 0);
+    CHECK(e.n == 3 && e.dims == 3 && e.tokens == 42);
+    CHECK(vec_is(&e, 0) && vec_is(&e, 1) && vec_is(&e, 2));
+    ce_embeddings_free(&e);
+  }
+  const char *body = response(in_order, 3, 1, NULL);
+  CHECK(ce_provider_parse_response(body, strlen(body), 4, 0, &e, err, sizeof err) == -1);
+  CHECK_STR(err, "expected 4 embeddings, got 3");
+  CHECK(ce_provider_parse_response(body, strlen(body), 2, 0, &e, err, sizeof err) == -1);
+  CHECK(ce_provider_parse_response(body, strlen(body), 3, 768, &e, err, sizeof err) == -1);
+  CHECK_STR(err, "expected 768 dimensions, got 3");
+  CHECK(ce_provider_parse_response(body, strlen(body) - 5, 3, 0, &e, err, sizeof err) == -1);
+  CHECK(!strncmp(err, "response is not JSON", 20));
+  CHECK(e.vecs == NULL);
+
+  const char *cases[][2] = {
+      {"{\"data\":[{\"index\":0,\"embedding\":[1,2]},{\"index\":1,\"embedding\":[1]}]}",
+       "embeddings differ in length: 2 and 1"},
+      {"{\"data\":[{\"index\":0,\"embedding\":[1,2]},{\"index\":0,\"embedding\":[1,2]}]}",
+       "data[1].index 0 is out of range or repeated"},
+      {"{\"data\":[{\"index\":0,\"embedding\":[1,2]},{\"index\":5,\"embedding\":[1,2]}]}",
+       "data[1].index 5 is out of range or repeated"},
+      {"{\"data\":[{\"index\":0,\"embedding\":[1,\"x\"]},{\"index\":1,\"embedding\":[1,2]}]}",
+       "embedding value 1 is not a float32 number"},
+      {"{\"data\":[{\"index\":0,\"embedding\":[1,1e300]},{\"index\":1,\"embedding\":[1,2]}]}",
+       "embedding value 1 is not a float32 number"},
+      {"{\"data\":[{\"index\":0,\"embedding\":\"AAA*\"},{\"index\":1,\"embedding\":[1,2]}]}",
+       "embedding is not base64 of float32 values"},
+      {"{\"data\":[{\"index\":0,\"embedding\":\"AAAAAAA=\"},{\"index\":1,\"embedding\":[1,2]}]}",
+       "embedding is not base64 of float32 values"},
+      {"{\"data\":[{\"index\":0,\"embedding\":\"AADAfwAAgD8=\"},{\"index\":1,\"embedding\":[1,2]}]}",
+       "embedding 0 has NaN or infinite values"},
+      {"{\"data\":[{\"index\":0,\"embedding\":[]},{\"index\":1,\"embedding\":[]}]}",
+       "embedding is empty"},
+      {"{\"data\":[{\"index\":0,\"embedding\":null},{\"index\":1,\"embedding\":[1,2]}]}",
+       "embedding is neither base64 nor an array"},
+      {"{\"data\":[{\"index\":\"0\",\"embedding\":[1,2]},{\"index\":1,\"embedding\":[1,2]}]}",
+       "data[0].index is not an integer"},
+      {"{\"model\":\"x\"}", "response has no data array"},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    int rc = ce_provider_parse_response(cases[i][0], strlen(cases[i][0]), 2, 0, &e, err, sizeof err);
+    CHECK(rc == -1);
+    if (strcmp(err, cases[i][1]))
+      fprintf(stderr, "  case %zu: got '%s'\n", i, err);
+    CHECK_STR(err, cases[i][1]);
+  }
+  /* an absent index is taken as the position */
+  const char *noidx = "{\"data\":[{\"embedding\":[1,2]},{\"embedding\":[3,4]}]}";
+  CHECK(ce_provider_parse_response(noidx, strlen(noidx), 2, 0, &e, err, sizeof err) == 0);
+  CHECK(e.tokens == 0 && ce_f32_load(e.vecs + 8) == 3);
+  ce_embeddings_free(&e);
+}
+
+static void test_errors(void) {
+  char msg[200];
+  const char *bodies[][2] = {
+      {"{\"detail\":\"Invalid API key\"}", "Invalid API key"},
+      {"{\"detail\":[{\"loc\":[\"body\",\"model\"],\"msg\":\"field required\"}]}", "field required"},
+      {"{\"error\":{\"message\":\"Rate limit reached\",\"type\":\"x\"}}", "Rate limit reached"},
+      {"{\"error\":\"model not found\"}", "model not found"},
+      {"{\"message\":\"bad\\nline\"}", "bad line"},
+      {"<html>502 Bad Gateway</html>", "no readable message in a 28-byte body"},
+  };
+  for (size_t i = 0; i < sizeof bodies / sizeof bodies[0]; i++) {
+    ce_provider_error_message(bodies[i][0], strlen(bodies[i][0]), msg, sizeof msg);
+    CHECK_STR(msg, bodies[i][1]);
+  }
+  CHECK(ce_provider_retryable(429) && ce_provider_retryable(500) &&
+        ce_provider_retryable(503) && ce_provider_retryable(408));
+  CHECK(!ce_provider_retryable(400) && !ce_provider_retryable(401) &&
+        !ce_provider_retryable(402) && !ce_provider_retryable(403) &&
+        !ce_provider_retryable(404) && !ce_provider_retryable(413) &&
+        !ce_provider_retryable(422));
+}
+
+static void test_retry_timing(void) {
+  CHECK(ce_retry_after_ms(" 3\r\n", 4) == 3000);
+  CHECK(ce_retry_after_ms("0", 1) == 0);
+  CHECK(ce_retry_after_ms("abc", 3) == -1);
+  CHECK(ce_retry_after_ms("-4", 2) == -1);
+  CHECK(ce_retry_after_ms("", 0) == -1);
+  CHECK(ce_retry_after_ms("Wed, 21 Oct 2015 07:28:00 GMT", 29) == 0); /* past */
+  unsigned seed = 1;
+  for (int a = 0; a < 8; a++) {
+    long base = 250L << (a < 5 ? a : 5);
+    if (base > 8000)
+      base = 8000;
+    for (int k = 0; k < 50; k++) {
+      long d = ce_backoff_ms(a, &seed);
+      CHECK(d >= base / 2 && d <= base);
+    }
+  }
+}
+
+static void test_request(void) {
+  ce_config c;
+  ce_text in[2] = {{"hello", 5}, {"caf\xc3\xa9 \"q\"", 9}};
+  ce_config_defaults(&c);
+  char *js = ce_provider_request_json(&c, in, 2);
+  json_t *r = json_loads(js, 0, NULL);
+  CHECK(r != NULL);
+  CHECK_STR(json_string_value(json_object_get(r, "model")), "jina-embeddings-v2-base-en");
+  CHECK_STR(json_string_value(json_object_get(r, "embedding_type")), "base64");
+  CHECK(json_is_true(json_object_get(r, "normalized")));
+  CHECK(json_is_true(json_object_get(r, "truncate")));
+  CHECK(!json_object_get(r, "encoding_format") && !json_object_get(r, "task") &&
+        !json_object_get(r, "dimensions"));
+  CHECK_STR(json_string_value(json_array_get(json_object_get(r, "input"), 1)), "caf\xc3\xa9 \"q\"");
+  json_decref(r);
+  free(js);
+
+  c.provider = CE_DIALECT_OPENAI;
+  c.dimensions = 512;
+  strcpy(c.task, "retrieval.query"); /* jina only */
+  js = ce_provider_request_json(&c, in, 1);
+  r = json_loads(js, 0, NULL);
+  CHECK_STR(json_string_value(json_object_get(r, "encoding_format")), "base64");
+  CHECK(json_integer_value(json_object_get(r, "dimensions")) == 512);
+  CHECK(!json_object_get(r, "embedding_type") && !json_object_get(r, "task") &&
+        !json_object_get(r, "normalized"));
+  CHECK(!strstr(js, c.api_key[0] ? c.api_key : "Bearer"));
+  json_decref(r);
+  free(js);
+
+  ce_text bad = {"caf\xe9", 4}; /* invalid UTF-8 is refused, not sent */
+  CHECK(ce_provider_request_json(&c, &bad, 1) == NULL);
+}
+
+int main(void) {
+  test_parse();
+  test_errors();
+  test_retry_timing();
+  test_request();
+  return CHECK_DONE();
+}
