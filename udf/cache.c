@@ -44,7 +44,7 @@ static void conn_free(ce_redis_conn *c) {
 static int setup_cmd(redisContext *ctx, const char *what, redisReply *r) {
   int ok = r && r->type != REDIS_REPLY_ERROR;
   if (!ok)
-    ce_log_limited(&redis_rl, "redis %s failed: %.100s", what,
+    ce_log_limited(&redis_rl, NULL, "redis %s failed: %.100s", what,
                    r && r->str ? r->str : ctx->errstr);
   if (r)
     freeReplyObject(r);
@@ -59,13 +59,13 @@ static ce_redis_conn *conn_open(const ce_config *cfg) {
   redisContext *ctx;
 
   if (ce_redis_url_parse(cfg->redis, &u, why, sizeof why)) {
-    ce_log_limited(&redis_rl, "redis url: %s", why);
+    ce_log_limited(&redis_rl, NULL, "redis url: %s", why);
     return NULL;
   }
   ctx = u.is_unix ? redisConnectUnixWithTimeout(u.path, tv)
                   : redisConnectWithTimeout(u.host, u.port, tv);
   if (!ctx || ctx->err) {
-    ce_log_limited(&redis_rl, "redis connect to %s failed: %.100s",
+    ce_log_limited(&redis_rl, NULL, "redis connect to %s failed: %.100s",
                    u.is_unix ? u.path : u.host,
                    ctx ? ctx->errstr : "out of memory");
     if (ctx)
@@ -133,7 +133,7 @@ void ce_redis_release(ce_redis_conn *c, int failed) {
     return;
   if (failed || c->ctx->err) {
     ce_stat_add(CE_STAT_CACHE_ERRORS, 1);
-    ce_log_limited(&redis_rl, "redis command failed: %.100s",
+    ce_log_limited(&redis_rl, NULL, "redis command failed: %.100s",
                    c->ctx->err ? c->ctx->errstr : "unexpected reply");
     conn_free(c);
     mark_down();
@@ -198,7 +198,7 @@ int ce_cache_set(const ce_config *cfg, const char *key, size_t key_len,
   int ok = r->type == REDIS_REPLY_STATUS;
   if (!ok) {
     ce_stat_add(CE_STAT_CACHE_ERRORS, 1);
-    ce_log_limited(&redis_rl, "redis SET failed: %.100s",
+    ce_log_limited(&redis_rl, NULL, "redis SET failed: %.100s",
                    r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
   }
   freeReplyObject(r);

@@ -6,6 +6,7 @@
 
 #include "cache.h"
 #include "config.h"
+#include "dims.h"
 #include "entry.h"
 #include "http.h"
 #include "log.h"
@@ -48,6 +49,16 @@ static int reserve(void *buf, size_t *cap, size_t need) {
   return 0;
 }
 
+static int is_integer(const char *s, size_t len) {
+  size_t i = len && (s[0] == '-' || s[0] == '+');
+  if (i == len)
+    return 0;
+  for (; i < len; i++)
+    if (s[i] < '0' || s[i] > '9')
+      return 0;
+  return 1;
+}
+
 CE_EXPORT ce_udf_bool cached_embed_init(UDF_INIT *initid, UDF_ARGS *args,
                                         char *message) {
   if (args->arg_count < 2 || args->arg_count > 3) {
@@ -55,7 +66,10 @@ CE_EXPORT ce_udf_bool cached_embed_init(UDF_INIT *initid, UDF_ARGS *args,
              SIGNATURE " expects 2 or 3 arguments, got %u", args->arg_count);
     return 1;
   }
-  if (args->arg_count == 3 && args->arg_type[2] == STRING_RESULT) {
+  /* A constant string ttl must read as a number; NULL and string columns
+   * are converted by the server (NULL: the configured ttl). */
+  if (args->arg_count == 3 && args->arg_type[2] == STRING_RESULT &&
+      args->args[2] && !is_integer(args->args[2], args->lengths[2])) {
     snprintf(message, MYSQL_ERRMSG_SIZE,
              SIGNATURE " expects ttl_seconds to be a number");
     return 1;
@@ -95,14 +109,14 @@ static int accept_entry(void *ctx, const uint8_t *val, size_t len) {
   const uint8_t *vec;
   uint32_t dims;
   ce_entry_status s = ce_entry_decode(val, len, st->hash,
-                                      (uint32_t)st->cfg.dimensions, &vec, &dims);
+                                      ce_dims_expected(&st->cfg), &vec, &dims);
   if (s == CE_ENTRY_STALE) {
     ce_stat_add(CE_STAT_STALE, 1);
     return 1;
   }
   if (s != CE_ENTRY_OK) {
     ce_stat_add(CE_STAT_CORRUPT, 1);
-    ce_log_limited(&cache_rl,
+    ce_log_limited(&cache_rl, NULL,
                    "key '%.80s' holds a value that is not a valid entry; "
                    "treated as a miss and replaced",
                    st->key);
@@ -134,7 +148,7 @@ static int prepare_text(embed_state *st, const char *text, size_t len,
 
 static char *fail_row(embed_state *st, ce_udf_flag *is_null_flag, const char *why) {
   ce_stat_add(CE_STAT_ROWS_FAILED, 1);
-  ce_log_limited(&row_rl, "row key '%.80s': %s; returning NULL", st->key, why);
+  ce_log_limited(&row_rl, why, "row key '%.80s': %s; returning NULL", st->key, why);
   *is_null_flag = 1;
   return NULL;
 }

@@ -41,25 +41,48 @@ void ce_log(const char *fmt, ...) {
   va_end(ap);
 }
 
-int ce_log_limited(ce_ratelimit *rl, const char *fmt, ...) {
+static uint64_t fnv1a(const char *s) {
+  uint64_t h = 1469598103934665603ULL;
+  for (; *s; s++)
+    h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+  return h;
+}
+
+int ce_log_limited(ce_ratelimit *rl, const char *cls, const char *fmt, ...) {
   char suffix[64] = "";
   time_t now = time(NULL);
-  int pass;
+  uint64_t h = fnv1a(cls ? cls : fmt);
+  int pass, pick = 0;
 
   pthread_mutex_lock(&rl->mu);
-  if (now - rl->window_start >= (time_t)rl->window_s) {
-    rl->window_start = now;
-    rl->lines = 0;
+  /* The slot of this class, or else the one idle longest. */
+  for (int i = 0; i < CE_RATELIMIT_SLOTS; i++) {
+    if (rl->slot[i].cls == h) {
+      pick = i;
+      break;
+    }
+    if (rl->slot[i].start < rl->slot[pick].start)
+      pick = i;
   }
-  pass = rl->lines < rl->burst;
+  if (rl->slot[pick].cls != h) {
+    rl->slot[pick].cls = h;
+    rl->slot[pick].start = now;
+    rl->slot[pick].lines = 0;
+    rl->slot[pick].suppressed = 0;
+  }
+  if (now - rl->slot[pick].start >= (time_t)rl->window_s) {
+    rl->slot[pick].start = now;
+    rl->slot[pick].lines = 0;
+  }
+  pass = rl->slot[pick].lines < rl->burst;
   if (pass) {
-    rl->lines++;
-    if (rl->suppressed)
+    rl->slot[pick].lines++;
+    if (rl->slot[pick].suppressed)
       snprintf(suffix, sizeof suffix, " (%lu similar lines suppressed)",
-               rl->suppressed);
-    rl->suppressed = 0;
+               rl->slot[pick].suppressed);
+    rl->slot[pick].suppressed = 0;
   } else {
-    rl->suppressed++;
+    rl->slot[pick].suppressed++;
   }
   pthread_mutex_unlock(&rl->mu);
 

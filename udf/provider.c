@@ -1,5 +1,6 @@
 #include "provider.h"
 
+#include "dims.h"
 #include "http.h"
 #include "stats.h"
 #include "vector.h"
@@ -294,8 +295,9 @@ int ce_provider_embed(const ce_config *cfg, const ce_text *in, size_t n,
       if (call.status == 200) {
         char why[160];
         if (ce_provider_parse_response(call.body ? call.body : "", call.len, n,
-                                       (uint32_t)cfg->dimensions, out, why,
+                                       ce_dims_expected(cfg), out, why,
                                        sizeof why) == 0) {
+          ce_dims_learn(cfg, out->dims);
           ce_stat_add(CE_STAT_PROVIDER_INPUTS, n);
           ce_stat_add(CE_STAT_PROVIDER_TOKENS, out->tokens);
           rc = 0;

@@ -41,6 +41,8 @@ class CoreTest(ServerTestCase):
         self.assertTrue(1190 <= rds().ttl(PREFIX + "ttl:neg") <= 1200)
         self.embed_sql("ttl:null", "text", None)
         self.assertTrue(1190 <= rds().ttl(PREFIX + "ttl:null") <= 1200)
+        self.embed_sql("ttl:str", "text", "33")
+        self.assertTrue(25 <= rds().ttl(PREFIX + "ttl:str") <= 33)
 
     def test_changed_text_is_embedded_again_and_replaces_the_entry(self):
         a = self.embed_sql("doc", "first version")
