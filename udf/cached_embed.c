@@ -33,7 +33,7 @@ typedef struct {
   char key[CE_KEY_MAX];
 } embed_state;
 
-static ce_ratelimit row_rl = CE_RATELIMIT_INIT(10, 60);
+static ce_ratelimit row_rl = CE_RATELIMIT_INIT(5, 60);
 static ce_ratelimit cache_rl = CE_RATELIMIT_INIT(5, 60);
 
 /* Grows *buf to at least `need` bytes; 0 or -1. */
