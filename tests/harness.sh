@@ -59,7 +59,9 @@ CONF
   local embed_port; embed_port=$(cat "$CE_DIR/embed.port")
 
   # The plugin's settings: only CACHED_EMBED_CONFIG is in the environment, so
-  # tests can change any setting by rewriting the file.
+  # tests can change any setting by rewriting the file. The local (in-process)
+  # cache is off by default so that tests can reach into Redis; the tests of
+  # the local cache turn it on.
   cat > "$CE_DIR/cached_embed.cnf" <<CONF
 [cached_embed]
 endpoint = http://127.0.0.1:$embed_port/v1/embeddings
@@ -68,6 +70,7 @@ redis = unix://$CE_DIR/redis.sock
 api_key = ce-test-secret-0123456789abcdef
 ttl = 1200
 timeout_ms = 5000
+local_cache_mb = 0
 CONF
   chmod 600 "$CE_DIR/cached_embed.cnf"
 

@@ -156,29 +156,113 @@ redisContext *ce_redis_context(ce_redis_conn *c) { return c->ctx; }
 ce_cache_result ce_cache_get(const ce_config *cfg, const char *key,
                              size_t key_len,
                              int (*accept)(void *ctx, const uint8_t *val,
-                                           size_t len),
+                                           size_t len, long long pttl_ms),
                              void *ctx) {
   ce_redis_conn *c = ce_redis_acquire(cfg);
+  redisReply *get = NULL, *ttl = NULL;
   ce_cache_result res;
   if (!c)
     return CE_CACHE_ERROR;
-  redisReply *r = redisCommand(c->ctx, "GET %b", key, key_len);
-  if (!r) {
+  if (redisAppendCommand(c->ctx, "GET %b", key, key_len) != REDIS_OK ||
+      redisAppendCommand(c->ctx, "PTTL %b", key, key_len) != REDIS_OK ||
+      redisGetReply(c->ctx, (void **)&get) != REDIS_OK ||
+      redisGetReply(c->ctx, (void **)&ttl) != REDIS_OK) {
+    if (get)
+      freeReplyObject(get);
     ce_redis_release(c, 1);
     return CE_CACHE_ERROR;
   }
-  if (r->type == REDIS_REPLY_STRING)
-    res = accept(ctx, (const uint8_t *)r->str, r->len) ? CE_CACHE_MISS
-                                                        : CE_CACHE_HIT;
-  else if (r->type == REDIS_REPLY_NIL)
+  if (get->type == REDIS_REPLY_STRING)
+    res = accept(ctx, (const uint8_t *)get->str, get->len,
+                 ttl->type == REDIS_REPLY_INTEGER ? ttl->integer : -2)
+              ? CE_CACHE_MISS
+              : CE_CACHE_HIT;
+  else if (get->type == REDIS_REPLY_NIL)
     res = CE_CACHE_MISS;
   else
     res = CE_CACHE_ERROR; /* e.g. WRONGTYPE: not fatal to the connection */
-  freeReplyObject(r);
+  freeReplyObject(get);
+  freeReplyObject(ttl);
   if (res == CE_CACHE_ERROR)
     ce_stat_add(CE_STAT_CACHE_ERRORS, 1);
   ce_redis_release(c, 0);
   return res;
+}
+
+int ce_cache_mget(const ce_config *cfg, const char *const *keys,
+                  const size_t *key_lens, size_t n,
+                  void (*each)(void *ctx, size_t i, const uint8_t *val,
+                               size_t len, long long pttl_ms),
+                  void *ctx) {
+  ce_redis_conn *c = ce_redis_acquire(cfg);
+  if (!c)
+    return -1;
+  for (size_t start = 0; start < n; start += CE_CACHE_PIPELINE) {
+    size_t end = start + CE_CACHE_PIPELINE < n ? start + CE_CACHE_PIPELINE : n;
+    for (size_t i = start; i < end; i++)
+      if (redisAppendCommand(c->ctx, "GET %b", keys[i], key_lens[i]) != REDIS_OK ||
+          redisAppendCommand(c->ctx, "PTTL %b", keys[i], key_lens[i]) != REDIS_OK) {
+        ce_redis_release(c, 1);
+        return -1;
+      }
+    for (size_t i = start; i < end; i++) {
+      redisReply *get = NULL, *ttl = NULL;
+      if (redisGetReply(c->ctx, (void **)&get) != REDIS_OK ||
+          redisGetReply(c->ctx, (void **)&ttl) != REDIS_OK) {
+        if (get)
+          freeReplyObject(get);
+        ce_redis_release(c, 1);
+        return -1;
+      }
+      if (get->type == REDIS_REPLY_STRING)
+        each(ctx, i, (const uint8_t *)get->str, get->len,
+             ttl->type == REDIS_REPLY_INTEGER ? ttl->integer : -2);
+      else
+        each(ctx, i, NULL, 0, -2);
+      freeReplyObject(get);
+      freeReplyObject(ttl);
+    }
+  }
+  ce_redis_release(c, 0);
+  return 0;
+}
+
+size_t ce_cache_mset(const ce_config *cfg, const char *const *keys,
+                     const size_t *key_lens, const uint8_t *const *vals,
+                     const size_t *val_lens, size_t n, long ttl,
+                     uint8_t *ok) {
+  size_t stored = 0;
+  memset(ok, 0, n);
+  ce_redis_conn *c = ce_redis_acquire(cfg);
+  if (!c)
+    return 0;
+  for (size_t start = 0; start < n; start += CE_CACHE_PIPELINE) {
+    size_t end = start + CE_CACHE_PIPELINE < n ? start + CE_CACHE_PIPELINE : n;
+    for (size_t i = start; i < end; i++) {
+      int rc = ttl > 0 ? redisAppendCommand(c->ctx, "SET %b %b EX %ld", keys[i],
+                                            key_lens[i], vals[i], val_lens[i], ttl)
+                       : redisAppendCommand(c->ctx, "SET %b %b", keys[i],
+                                            key_lens[i], vals[i], val_lens[i]);
+      if (rc != REDIS_OK) {
+        ce_redis_release(c, 1);
+        return stored;
+      }
+    }
+    for (size_t i = start; i < end; i++) {
+      redisReply *r = NULL;
+      if (redisGetReply(c->ctx, (void **)&r) != REDIS_OK) {
+        ce_redis_release(c, 1);
+        return stored;
+      }
+      if (r->type == REDIS_REPLY_STATUS) {
+        ok[i] = 1;
+        stored++;
+      }
+      freeReplyObject(r);
+    }
+  }
+  ce_redis_release(c, 0);
+  return stored;
 }
 
 int ce_cache_set(const ce_config *cfg, const char *key, size_t key_len,

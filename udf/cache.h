@@ -27,13 +27,33 @@ ce_redis_conn *ce_redis_acquire(const ce_config *cfg);
 void ce_redis_release(ce_redis_conn *c, int failed);
 redisContext *ce_redis_context(ce_redis_conn *c);
 
-/* GET; `accept` sees the value while it is alive and returns 0 to take it
+/* GET and PTTL in one round trip; `accept` sees the value while it is alive
+ * with its remaining lifetime (ms, -1 = no expiry) and returns 0 to take it
  * (HIT) or non-zero to reject it (MISS). */
 ce_cache_result ce_cache_get(const ce_config *cfg, const char *key,
                              size_t key_len,
                              int (*accept)(void *ctx, const uint8_t *val,
-                                           size_t len),
+                                           size_t len, long long pttl_ms),
                              void *ctx);
+
+/* Keys per pipelined round trip in the batch calls below. */
+#define CE_CACHE_PIPELINE 256
+
+/* GET + PTTL for n keys, pipelined; each(i, value or NULL, len, pttl) is
+ * called for every key that answered. Returns 0, or -1 if Redis failed (keys
+ * not reported are misses). */
+int ce_cache_mget(const ce_config *cfg, const char *const *keys,
+                  const size_t *key_lens, size_t n,
+                  void (*each)(void *ctx, size_t i, const uint8_t *val,
+                               size_t len, long long pttl_ms),
+                  void *ctx);
+
+/* SET (EX ttl unless ttl == 0) for n keys, pipelined; ok[i] = 1 for each
+ * stored value. Returns how many were stored. */
+size_t ce_cache_mset(const ce_config *cfg, const char *const *keys,
+                     const size_t *key_lens, const uint8_t *const *vals,
+                     const size_t *val_lens, size_t n, long ttl,
+                     uint8_t *ok);
 
 /* SET with EX ttl (no expiry when ttl == 0); 0 or -1. */
 int ce_cache_set(const ce_config *cfg, const char *key, size_t key_len,

@@ -9,6 +9,7 @@
 #include "dims.h"
 #include "entry.h"
 #include "http.h"
+#include "local_cache.h"
 #include "log.h"
 #include "provider.h"
 #include "stats.h"
@@ -30,6 +31,7 @@ typedef struct {
   size_t scratch_cap;
   uint8_t hash[CE_SHA256_LEN];
   uint32_t dims;
+  size_t key_len;
   char key[CE_KEY_MAX];
 } embed_state;
 
@@ -85,6 +87,7 @@ CE_EXPORT ce_udf_bool cached_embed_init(UDF_INIT *initid, UDF_ARGS *args,
     return 1;
   }
   ce_config_current(&st->cfg);
+  ce_local_configure((size_t)st->cfg.local_cache_mb << 20);
   initid->ptr = (char *)st;
   initid->maybe_null = 1;
   initid->const_item = 0;
@@ -103,8 +106,20 @@ CE_EXPORT void cached_embed_deinit(UDF_INIT *initid) {
   initid->ptr = NULL;
 }
 
-/* Takes a Redis value if it is a valid entry for this text. */
-static int accept_entry(void *ctx, const uint8_t *val, size_t len) {
+/* Copies a vector into the row's result buffer. */
+static int take_vector(void *ctx, const uint8_t *vec, uint32_t dims) {
+  embed_state *st = ctx;
+  if (reserve(&st->vec, &st->vec_cap, (size_t)dims * 4))
+    return 1;
+  memcpy(st->vec, vec, (size_t)dims * 4);
+  st->dims = dims;
+  return 0;
+}
+
+/* Takes a Redis value if it is a valid entry for this text, and keeps a copy
+ * in the local cache for no longer than Redis keeps it. */
+static int accept_entry(void *ctx, const uint8_t *val, size_t len,
+                        long long pttl_ms) {
   embed_state *st = ctx;
   const uint8_t *vec;
   uint32_t dims;
@@ -122,10 +137,11 @@ static int accept_entry(void *ctx, const uint8_t *val, size_t len) {
                    st->key);
     return 1;
   }
-  if (reserve(&st->vec, &st->vec_cap, (size_t)dims * 4))
+  if (take_vector(st, vec, dims))
     return 1;
-  memcpy(st->vec, vec, (size_t)dims * 4);
-  st->dims = dims;
+  if (pttl_ms > 0 || pttl_ms == -1)
+    ce_local_put(st->key, st->key_len, st->hash, vec, dims,
+                 pttl_ms > 0 ? pttl_ms : 0);
   return 0;
 }
 
@@ -179,10 +195,17 @@ CE_EXPORT char *cached_embed(UDF_INIT *initid, UDF_ARGS *args, char *result,
     ttl = (long)*(long long *)args->args[2];
 
   ce_sha256(text, text_len, st->hash);
-  size_t key_len = ce_key_build(&st->cfg, args->args[0], args->lengths[0],
-                                st->hash, st->key);
+  st->key_len = ce_key_build(&st->cfg, args->args[0], args->lengths[0],
+                             st->hash, st->key);
+  uint32_t want = ce_dims_expected(&st->cfg);
 
-  if (ce_cache_get(&st->cfg, st->key, key_len, accept_entry, st) ==
+  if (ce_local_get(st->key, st->key_len, st->hash, want, take_vector, st) ==
+      0) {
+    ce_stat_add(CE_STAT_HITS_LOCAL, 1);
+    *length = (unsigned long)st->dims * 4;
+    return (char *)st->vec;
+  }
+  if (ce_cache_get(&st->cfg, st->key, st->key_len, accept_entry, st) ==
       CE_CACHE_HIT) {
     ce_stat_add(CE_STAT_HITS_REDIS, 1);
     *length = (unsigned long)st->dims * 4;
@@ -207,14 +230,17 @@ CE_EXPORT char *cached_embed(UDF_INIT *initid, UDF_ARGS *args, char *result,
   st->dims = emb.dims;
   ce_entry_encode(st->hash, emb.vecs, emb.dims, st->entry);
   ce_embeddings_free(&emb);
-  ce_cache_set(&st->cfg, st->key, key_len, st->entry, ce_entry_size(st->dims),
-               ttl);
+  ce_cache_set(&st->cfg, st->key, st->key_len, st->entry,
+               ce_entry_size(st->dims), ttl);
+  ce_local_put(st->key, st->key_len, st->hash, st->vec, st->dims,
+               (long long)ttl * 1000);
   *length = (unsigned long)bytes;
   return (char *)st->vec;
 }
 
 /* DROP FUNCTION unloads the library: close pooled connections first. */
 __attribute__((destructor)) static void cached_embed_unload(void) {
+  ce_local_clear();
   ce_cache_shutdown();
   ce_http_shutdown();
 }

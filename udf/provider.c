@@ -239,7 +239,7 @@ void ce_embeddings_free(ce_embeddings *e) {
   memset(e, 0, sizeof *e);
 }
 
-static long long mono_ms(void) {
+long long ce_mono_ms(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
@@ -251,12 +251,51 @@ static void sleep_ms(long ms) {
     ;
 }
 
+int ce_provider_judge(const ce_config *cfg, ce_http_call *call, CURLcode cc,
+                      long long t0_ms, size_t n, ce_embeddings *out,
+                      long *wait_ms, char *err, size_t errlen) {
+  *wait_ms = -1;
+  ce_stat_add(CE_STAT_PROVIDER_REQUESTS, 1);
+  if (cc != CURLE_OK) {
+    snprintf(err, errlen, "provider request failed: %s",
+             ce_http_strerror(call, cc));
+    return call->overflow ? -1 : 1;
+  }
+  ce_stat_latency((uint64_t)(ce_mono_ms() - t0_ms) * 1000);
+  if (call->status == 200) {
+    char why[160];
+    if (ce_provider_parse_response(call->body ? call->body : "", call->len, n,
+                                   ce_dims_expected(cfg), out, why,
+                                   sizeof why)) {
+      snprintf(err, errlen, "provider sent a bad response: %s", why);
+      return -1;
+    }
+    ce_dims_learn(cfg, out->dims);
+    ce_stat_add(CE_STAT_PROVIDER_INPUTS, n);
+    ce_stat_add(CE_STAT_PROVIDER_TOKENS, out->tokens);
+    return 0;
+  }
+  char msg[200];
+  ce_provider_error_message(call->body ? call->body : "", call->len, msg,
+                            sizeof msg);
+  snprintf(err, errlen, "provider answered %ld: %s", call->status, msg);
+  *wait_ms = call->retry_after_ms;
+  return ce_provider_retryable(call->status) ? 1 : -1;
+}
+
 static __thread unsigned jitter_seed;
+
+long ce_provider_next_wait(int attempt, long retry_after_ms) {
+  if (!jitter_seed)
+    jitter_seed = (unsigned)time(NULL) ^ (unsigned)(uintptr_t)&jitter_seed;
+  return retry_after_ms >= 0 ? retry_after_ms
+                             : ce_backoff_ms(attempt, &jitter_seed);
+}
 
 int ce_provider_embed(const ce_config *cfg, const ce_text *in, size_t n,
                       ce_embeddings *out, char *err, size_t errlen) {
   char *json = ce_provider_request_json(cfg, in, n);
-  long long deadline = mono_ms() + cfg->timeout_ms;
+  long long deadline = ce_mono_ms() + cfg->timeout_ms;
   int rc = -1;
 
   memset(out, 0, sizeof *out);
@@ -265,60 +304,31 @@ int ce_provider_embed(const ce_config *cfg, const ce_text *in, size_t n,
     snprintf(err, errlen, "could not build the request (invalid UTF-8?)");
     return -1;
   }
-  if (!jitter_seed)
-    jitter_seed = (unsigned)time(NULL) ^ (unsigned)(uintptr_t)&jitter_seed;
-
   for (int attempt = 0;; attempt++) {
-    long remaining = (long)(deadline - mono_ms());
+    long remaining = (long)(deadline - ce_mono_ms());
     ce_http_call call;
-    int retry = 0;
-    long wait = -1;
+    long wait;
 
     if (remaining <= 0) {
-      snprintf(err + strlen(err), errlen - strlen(err),
-               "%stimeout of %ld ms used up", err[0] ? "; " : "",
-               cfg->timeout_ms);
+      size_t l = strlen(err);
+      snprintf(err + l, errlen - l, "%stimeout of %ld ms used up",
+               l ? "; " : "", cfg->timeout_ms);
       break;
     }
     if (ce_http_prepare(&call, cfg, json, remaining,
                         ce_provider_response_limit(n), err, errlen))
       break;
-    long long t0 = mono_ms();
+    long long t0 = ce_mono_ms();
     CURLcode cc = ce_http_perform(&call);
-    ce_stat_add(CE_STAT_PROVIDER_REQUESTS, 1);
-    if (cc != CURLE_OK) {
-      snprintf(err, errlen, "provider request failed: %s",
-               ce_http_strerror(&call, cc));
-      retry = !call.overflow;
-    } else {
-      ce_stat_latency((uint64_t)(mono_ms() - t0) * 1000);
-      if (call.status == 200) {
-        char why[160];
-        if (ce_provider_parse_response(call.body ? call.body : "", call.len, n,
-                                       ce_dims_expected(cfg), out, why,
-                                       sizeof why) == 0) {
-          ce_dims_learn(cfg, out->dims);
-          ce_stat_add(CE_STAT_PROVIDER_INPUTS, n);
-          ce_stat_add(CE_STAT_PROVIDER_TOKENS, out->tokens);
-          rc = 0;
-        } else {
-          snprintf(err, errlen, "provider sent a bad response: %s", why);
-        }
-      } else {
-        char msg[200];
-        ce_provider_error_message(call.body ? call.body : "", call.len, msg,
-                                  sizeof msg);
-        snprintf(err, errlen, "provider answered %ld: %s", call.status, msg);
-        retry = ce_provider_retryable(call.status);
-        wait = call.retry_after_ms;
-      }
-    }
+    int verdict =
+        ce_provider_judge(cfg, &call, cc, t0, n, out, &wait, err, errlen);
     ce_http_finish(&call);
-    if (rc == 0 || !retry || attempt >= cfg->retries)
+    if (verdict == 0)
+      rc = 0;
+    if (verdict <= 0 || attempt >= cfg->retries)
       break;
-    if (wait < 0)
-      wait = ce_backoff_ms(attempt, &jitter_seed);
-    if (mono_ms() + wait >= deadline) {
+    wait = ce_provider_next_wait(attempt, wait);
+    if (ce_mono_ms() + wait >= deadline) {
       size_t l = strlen(err);
       snprintf(err + l, errlen - l, "; no time left to retry in %ld ms",
                cfg->timeout_ms);

@@ -6,6 +6,7 @@
 #define CE_PROVIDER_H
 
 #include "config.h"
+#include "http.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -54,5 +55,17 @@ int ce_provider_embed(const ce_config *cfg, const ce_text *in, size_t n,
                       ce_embeddings *out, char *err, size_t errlen);
 
 void ce_embeddings_free(ce_embeddings *e);
+
+/* Judges one finished attempt of a request for `n` inputs (counts it in the
+ * stats): 0 = `out` filled; 1 = worth another try (*wait_ms = Retry-After,
+ * or -1); -1 = final failure. Shared by the single and the batch paths. */
+int ce_provider_judge(const ce_config *cfg, ce_http_call *call, CURLcode cc,
+                      long long t0_ms, size_t n, ce_embeddings *out,
+                      long *wait_ms, char *err, size_t errlen);
+
+/* The delay before retry `attempt`: Retry-After when given, else back-off. */
+long ce_provider_next_wait(int attempt, long retry_after_ms);
+
+long long ce_mono_ms(void);
 
 #endif

@@ -1,4 +1,4 @@
-/* SHA-256 (FIPS 180-4): binds cache entries to their text and derives
+/* SHA-256 (via libcrypto): binds cache entries to their text and derives
  * content-addressed keys. */
 #ifndef CE_SHA256_H
 #define CE_SHA256_H
