@@ -196,6 +196,11 @@ void ce_http_finish(ce_http_call *c) {
   memset(c, 0, sizeof *c);
 }
 
+CURLM *ce_http_multi_new(void) {
+  pthread_once(&global_once, global_init);
+  return global_ok ? curl_multi_init() : NULL;
+}
+
 void ce_http_shutdown(void) {
   pthread_mutex_lock(&pool_mu);
   while (pool_n > 0)

@@ -41,6 +41,9 @@ void ce_http_finish(ce_http_call *c);
 /* Parses a Retry-After value: delta-seconds or an HTTP date. -1 if bad. */
 long ce_retry_after_ms(const char *value, size_t len);
 
+/* A multi handle for concurrent transfers (libcurl initialised first). */
+CURLM *ce_http_multi_new(void);
+
 void ce_http_shutdown(void);
 
 #endif

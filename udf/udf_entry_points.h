@@ -34,5 +34,7 @@
                           ce_udf_flag *is_null, ce_udf_flag *error)
 
 CE_DECLARE_STRING_FN(cached_embed);
+CE_DECLARE_INT_FN(cached_embed_warm);
+CE_DECLARE_AGGREGATE_PARTS(cached_embed_warm);
 
 #endif

@@ -1,0 +1,172 @@
+"""cached_embed_warm(key, text): the batch warm-up aggregate. Request counts
+are checked with the local embedding server's counters."""
+
+import math
+import os
+import struct
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from support import (PREFIX, Embed, ServerTestCase, db, main, query, rds,  # noqa: E402
+                     restore_config, scalar, set_config, vector_bytes)
+
+HEADER = 4 + 4 + 32
+
+
+def decode_entry(value):
+    """The vector in a cache value (udf/entry.h), checked like the plugin."""
+    assert value[:4] == b"CEV1"
+    dims = struct.unpack("<I", value[4:8])[0]
+    assert len(value) == HEADER + dims * 4
+    return value[HEADER:]
+
+
+def make_table(texts, name="warm"):
+    conn = db()
+    query("CREATE DATABASE IF NOT EXISTS t", conn=conn)
+    query("CREATE OR REPLACE TABLE t.%s (id INT PRIMARY KEY, grp INT, body TEXT)" % name, conn=conn)
+    with conn.cursor() as c:
+        c.executemany("INSERT INTO t.%s VALUES (%%s, %%s, %%s)" % name,
+                      [(i, i % 3, t) for i, t in enumerate(texts)])
+    conn.close()
+
+
+def warm(name="warm", prefix="w:"):
+    return scalar("SELECT cached_embed_warm(CONCAT('%s', id), body) FROM t.%s" % (prefix, name))
+
+
+class WarmTest(ServerTestCase):
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        set_config(batch=100, parallel=3)
+
+    @classmethod
+    def tearDownClass(cls):
+        restore_config()
+
+    def assert_cached(self, texts, prefix="w:", skip=()):
+        r = rds()
+        for i, t in enumerate(texts):
+            v = r.get(PREFIX + prefix + str(i))
+            if i in skip:
+                self.assertIsNone(v, "row %d should not be cached" % i)
+            else:
+                self.assertIsNotNone(v, "row %d not cached" % i)
+                self.assertEqual(decode_entry(v), vector_bytes(t), "row %d" % i)
+
+    def test_requests_are_batched(self):
+        texts = ["warm text number %d" % i for i in range(650)]
+        make_table(texts)
+        self.assertEqual(warm(), 650)
+        st = Embed.stats()
+        self.assertEqual(st["requests"], math.ceil(650 / 100))
+        self.assertEqual(st["inputs"], 650)
+        self.assert_cached(texts)
+        # everything cached: a second warm-up asks nothing
+        self.assertEqual(warm(), 650)
+        self.assertEqual(Embed.requests(), math.ceil(650 / 100))
+        # and the row function finds what the warm-up stored
+        rows = query("SELECT cached_embed(CONCAT('w:', id), body) FROM t.warm ORDER BY id")
+        self.assertEqual([r[0] for r in rows], [vector_bytes(t) for t in texts])
+        self.assertEqual(Embed.requests(), math.ceil(650 / 100))
+
+    def test_identical_texts_are_sent_once(self):
+        texts = ["duplicate %d" % (i % 40) for i in range(300)]
+        make_table(texts)
+        self.assertEqual(warm(), 300)
+        st = Embed.stats()
+        self.assertEqual(st["inputs"], 40)
+        self.assertEqual(st["requests"], 1)
+        self.assert_cached(texts)
+
+    def test_only_misses_are_sent(self):
+        texts = ["partly cached %d" % i for i in range(250)]
+        make_table(texts)
+        for i in range(0, 250, 5):
+            self.embed_sql("w:%d" % i, texts[i])
+        Embed.reset()
+        self.assertEqual(warm(), 250)
+        self.assertEqual(Embed.stats()["inputs"], 200)
+        self.assert_cached(texts)
+
+    def test_null_and_blank_texts_are_not_counted(self):
+        texts = ["real text %d" % i for i in range(10)]
+        make_table(texts)
+        query("INSERT INTO t.warm VALUES (100, 0, NULL), (101, 0, ''), (102, 0, '   ')")
+        self.assertEqual(warm(), 10)
+        self.assertEqual(Embed.stats()["inputs"], 10)
+
+    def test_429_is_retried_and_counted(self):
+        texts = ["rate limited %d" % i for i in range(120)]
+        make_table(texts)
+        Embed.faults({"status": 429, "retry_after": "0"})
+        self.assertEqual(warm(), 120)
+        st = Embed.stats()
+        self.assertEqual(st["by_status"].get("429"), 1)
+        self.assertEqual(st["requests"], 3)  # 2 batches + 1 retry
+        self.assert_cached(texts)
+
+    def test_outage_mid_run_caches_nothing_wrong(self):
+        set_config(batch=100, parallel=1, retries=2)
+        try:
+            texts = ["outage text %d" % i for i in range(300)]
+            make_table(texts)
+            # the first request passes, the second fails every attempt
+            Embed.faults({"kind": "hang", "ms": 0}, {"status": 503, "count": 3})
+            got = warm()
+            self.assertEqual(got, 200)
+            cached = [i for i in range(300) if rds().exists(PREFIX + "w:%d" % i)]
+            self.assertEqual(len(cached), 200)
+            failed = set(range(300)) - set(cached)
+            self.assert_cached(texts, skip=failed)
+            self.assertIn("warm-up request of 100 inputs failed", self.log.new())
+            # a second warm-up fills the gap
+            self.assertEqual(warm(), 300)
+            self.assert_cached(texts)
+        finally:
+            set_config(batch=100, parallel=3)
+
+    def test_bad_response_caches_nothing(self):
+        texts = ["bad answer %d" % i for i in range(50)]
+        make_table(texts)
+        for kind in ("missing", "wrong_length", "nan", "malformed"):
+            rds().flushall()
+            Embed.faults({"kind": kind})
+            self.assertEqual(warm(), 0, kind)
+            self.assertEqual(rds().dbsize(), 0, kind)
+
+    def test_group_by_counts_per_group(self):
+        texts = ["grouped %d" % i for i in range(30)]
+        make_table(texts)
+        rows = query("SELECT grp, cached_embed_warm(CONCAT('w:', id), body) FROM t.warm GROUP BY grp ORDER BY grp")
+        self.assertEqual(rows, ((0, 10), (1, 10), (2, 10)))
+        self.assert_cached(texts)
+
+    def test_wrong_argument_count(self):
+        import pymysql
+        with self.assertRaises(pymysql.err.OperationalError) as cm:
+            query("SELECT cached_embed_warm('x') FROM t.warm")
+        self.assertIn("cached_embed_warm(key, text) expects 2 arguments", str(cm.exception))
+
+    def test_update_after_warm_up_touches_neither_redis_nor_provider(self):
+        set_config(batch=100, parallel=3, local_cache_mb=32)
+        try:
+            texts = ["backfill %d" % i for i in range(200)]
+            make_table(texts)
+            query("ALTER TABLE t.warm ADD COLUMN vec VARBINARY(3072)")
+            self.assertEqual(warm(), 200)
+            n = Embed.requests()
+            rds().flushall()  # only the local cache can answer now
+            query("UPDATE t.warm SET vec = cached_embed(CONCAT('w:', id), body)")
+            rows = query("SELECT vec FROM t.warm ORDER BY id")
+            self.assertEqual([r[0] for r in rows], [vector_bytes(t) for t in texts])
+            self.assertEqual(Embed.requests(), n)
+            self.assertEqual(rds().dbsize(), 0)
+        finally:
+            set_config(batch=100, parallel=3)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,347 @@
+/* cached_embed_warm(key, text): an aggregate that makes sure every row's
+ * vector is cached, in few large requests instead of one per row.
+ *
+ * Rows are queued as they arrive; a full queue (batch * parallel rows, or
+ * CE_WARM_MAX_BYTES of text) is flushed: one pipelined Redis round trip per
+ * CE_CACHE_PIPELINE keys finds what is cached, identical texts among the
+ * misses are embedded once, in requests of `batch` inputs with `parallel` in
+ * flight, and the results are written back pipelined with the TTL. Memory
+ * stays bounded by the queue, whatever the table's size. Returns how many
+ * rows now have their vector cached (in Redis, or in the local cache when
+ * Redis is unavailable). */
+#include "udf_entry_points.h"
+
+#include "cache.h"
+#include "config.h"
+#include "dims.h"
+#include "entry.h"
+#include "local_cache.h"
+#include "log.h"
+#include "provider_batch.h"
+#include "stats.h"
+#include "text.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SIGNATURE "cached_embed_warm(key, text)"
+/* Text queued before a flush, whatever the row count. */
+#define CE_WARM_MAX_BYTES (16u << 20)
+
+typedef struct {
+  uint8_t hash[CE_SHA256_LEN];
+  size_t key_off, key_len;   /* in the arena */
+  size_t text_off, text_len; /* the original bytes, in the arena */
+  size_t unique;             /* index of its text among the misses */
+  int hit;
+} queued;
+
+typedef struct {
+  ce_config cfg;
+  long long count; /* rows of this group now cached */
+  queued *rows;
+  size_t n, cap, max_rows;
+  char *arena; /* keys and texts of the queued rows */
+  size_t arena_len, arena_cap;
+  char *prep; /* texts as sent: cut and repaired to UTF-8 */
+  size_t prep_cap;
+  CURLM *multi; /* keeps provider connections open across flushes */
+} warm_state;
+
+static ce_ratelimit warm_rl = CE_RATELIMIT_INIT(5, 60);
+
+static int grow(void **buf, size_t *cap, size_t need, size_t unit) {
+  if (*cap >= need)
+    return 0;
+  size_t c = *cap ? *cap : 64;
+  while (c < need)
+    c *= 2;
+  void *b = realloc(*buf, c * unit);
+  if (!b)
+    return -1;
+  *buf = b;
+  *cap = c;
+  return 0;
+}
+
+CE_EXPORT ce_udf_bool cached_embed_warm_init(UDF_INIT *initid, UDF_ARGS *args,
+                                             char *message) {
+  if (args->arg_count != 2) {
+    snprintf(message, MYSQL_ERRMSG_SIZE,
+             SIGNATURE " expects 2 arguments, got %u", args->arg_count);
+    return 1;
+  }
+  args->arg_type[0] = STRING_RESULT;
+  args->arg_type[1] = STRING_RESULT;
+  warm_state *st = calloc(1, sizeof *st);
+  if (!st) {
+    snprintf(message, MYSQL_ERRMSG_SIZE, "cached_embed_warm: out of memory");
+    return 1;
+  }
+  ce_config_current(&st->cfg);
+  ce_local_configure((size_t)st->cfg.local_cache_mb << 20);
+  st->max_rows = (size_t)st->cfg.batch * (size_t)st->cfg.parallel;
+  st->multi = ce_http_multi_new();
+  if (!st->multi) {
+    free(st);
+    snprintf(message, MYSQL_ERRMSG_SIZE, "cached_embed_warm: out of memory");
+    return 1;
+  }
+  initid->ptr = (char *)st;
+  initid->maybe_null = 0;
+  return 0;
+}
+
+CE_EXPORT void cached_embed_warm_deinit(UDF_INIT *initid) {
+  warm_state *st = (warm_state *)initid->ptr;
+  if (!st)
+    return;
+  free(st->rows);
+  free(st->arena);
+  free(st->prep);
+  curl_multi_cleanup(st->multi);
+  free(st);
+  initid->ptr = NULL;
+}
+
+/* ---- the flush ---- */
+
+typedef struct {
+  warm_state *st;
+  uint32_t want;
+} lookup_ctx;
+
+static void on_cached(void *ctx, size_t i, const uint8_t *val, size_t len,
+                      long long pttl_ms) {
+  lookup_ctx *lc = ctx;
+  warm_state *st = lc->st;
+  queued *r = &st->rows[i];
+  const uint8_t *vec;
+  uint32_t dims;
+  if (!val)
+    return;
+  ce_entry_status s = ce_entry_decode(val, len, r->hash, lc->want, &vec, &dims);
+  if (s == CE_ENTRY_STALE)
+    ce_stat_add(CE_STAT_STALE, 1);
+  else if (s == CE_ENTRY_CORRUPT)
+    ce_stat_add(CE_STAT_CORRUPT, 1);
+  if (s != CE_ENTRY_OK)
+    return;
+  r->hit = 1;
+  if (pttl_ms > 0 || pttl_ms == -1)
+    ce_local_put(st->arena + r->key_off, r->key_len, r->hash, vec, dims,
+                 pttl_ms > 0 ? pttl_ms : 0);
+}
+
+static int by_hash(const void *a, const void *b) {
+  const queued *x = *(const queued *const *)a, *y = *(const queued *const *)b;
+  return memcmp(x->hash, y->hash, CE_SHA256_LEN);
+}
+
+/* Looks every queued row up, embeds the misses (identical texts once),
+ * stores the results; counts cached rows; empties the queue. */
+static void flush(warm_state *st) {
+  size_t n = st->n;
+  const char **keys = NULL;
+  size_t *key_lens = NULL, n_miss = 0, n_unique = 0;
+  queued **miss = NULL;
+  ce_text *texts = NULL;
+  uint8_t *vecs = NULL, *ok = NULL, *stored = NULL, *entries = NULL;
+  const uint8_t **vals = NULL;
+  size_t *val_lens = NULL;
+  uint32_t dims = 0;
+
+  if (!n)
+    return;
+  keys = malloc(n * sizeof *keys);
+  key_lens = malloc(n * sizeof *key_lens);
+  miss = malloc(n * sizeof *miss);
+  if (!keys || !key_lens || !miss)
+    goto oom;
+  for (size_t i = 0; i < n; i++) {
+    keys[i] = st->arena + st->rows[i].key_off;
+    key_lens[i] = st->rows[i].key_len;
+  }
+  lookup_ctx lc = {st, ce_dims_expected(&st->cfg)};
+  ce_cache_mget(&st->cfg, keys, key_lens, n, on_cached, &lc);
+  for (size_t i = 0; i < n; i++) {
+    if (st->rows[i].hit) {
+      st->count++;
+      ce_stat_add(CE_STAT_HITS_REDIS, 1);
+    } else {
+      miss[n_miss++] = &st->rows[i];
+      ce_stat_add(CE_STAT_MISSES, 1);
+    }
+  }
+  if (!n_miss)
+    goto done;
+
+  /* Identical texts are embedded once: sort the misses by text hash. */
+  qsort(miss, n_miss, sizeof *miss, by_hash);
+  texts = malloc(n_miss * sizeof *texts);
+  if (!texts)
+    goto oom;
+  size_t max = (size_t)st->cfg.max_text_bytes, prep_need = 0;
+  for (size_t i = 0; i < n_miss; i++)
+    prep_need += 3 * ce_utf8_cut(st->arena + miss[i]->text_off,
+                                 miss[i]->text_len, max);
+  if (grow((void **)&st->prep, &st->prep_cap, prep_need + 1, 1))
+    goto oom;
+  size_t prep_len = 0;
+  for (size_t i = 0; i < n_miss; i++) {
+    if (i && !memcmp(miss[i]->hash, miss[i - 1]->hash, CE_SHA256_LEN)) {
+      miss[i]->unique = n_unique - 1;
+      continue;
+    }
+    const char *raw = st->arena + miss[i]->text_off;
+    size_t cut = ce_utf8_cut(raw, miss[i]->text_len, max), replaced;
+    if (cut < miss[i]->text_len)
+      ce_stat_add(CE_STAT_TRUNCATED, 1);
+    size_t m = ce_utf8_sanitize(raw, cut, st->prep + prep_len, &replaced);
+    if (replaced)
+      ce_stat_add(CE_STAT_INVALID_UTF8, 1);
+    texts[n_unique].s = st->prep + prep_len;
+    texts[n_unique].len = ce_utf8_cut(st->prep + prep_len, m, max);
+    prep_len += m;
+    miss[i]->unique = n_unique++;
+  }
+
+  ok = malloc(n_unique);
+  if (!ok)
+    goto oom;
+  ce_provider_embed_many(&st->cfg, st->multi, texts, n_unique, &vecs, &dims,
+                         ok);
+
+  /* Write back every miss whose text was embedded. */
+  size_t n_put = 0, esize = ce_entry_size(dims);
+  if (vecs) {
+    entries = malloc(n_miss * esize);
+    vals = malloc(n_miss * sizeof *vals);
+    val_lens = malloc(n_miss * sizeof *val_lens);
+    stored = malloc(n_miss);
+    if (!entries || !vals || !val_lens || !stored)
+      goto oom;
+    for (size_t i = 0; i < n_miss; i++) {
+      queued *r = miss[i];
+      if (!ok[r->unique])
+        continue;
+      const uint8_t *v = vecs + r->unique * (size_t)dims * 4;
+      ce_entry_encode(r->hash, v, dims, entries + n_put * esize);
+      keys[n_put] = st->arena + r->key_off;
+      key_lens[n_put] = r->key_len;
+      vals[n_put] = entries + n_put * esize;
+      val_lens[n_put] = esize;
+      miss[n_put] = r; /* compacted: the rows being stored */
+      n_put++;
+    }
+    ce_cache_mset(&st->cfg, keys, key_lens, vals, val_lens, n_put,
+                  st->cfg.ttl, stored);
+    int local_on = st->cfg.local_cache_mb > 0;
+    for (size_t i = 0; i < n_put; i++) {
+      ce_local_put(keys[i], key_lens[i], miss[i]->hash,
+                   vals[i] + CE_ENTRY_HEADER, dims,
+                   (long long)st->cfg.ttl * 1000);
+      if (stored[i] || local_on)
+        st->count++;
+    }
+  }
+  goto done;
+
+oom:
+  ce_log_limited(&warm_rl, NULL,
+                 "warm-up: out of memory for %zu rows; they are not cached", n);
+done:
+  free(keys);
+  free(key_lens);
+  free(miss);
+  free(texts);
+  free(vecs);
+  free(ok);
+  free(stored);
+  free(entries);
+  free(vals);
+  free(val_lens);
+  st->n = 0;
+  st->arena_len = 0;
+}
+
+/* ---- the aggregate ---- */
+
+CE_EXPORT void cached_embed_warm_clear(UDF_INIT *initid, ce_udf_flag *is_null,
+                                       ce_udf_flag *error) {
+  warm_state *st = (warm_state *)initid->ptr;
+  (void)is_null;
+  (void)error;
+  st->count = 0;
+  st->n = 0;
+  st->arena_len = 0;
+}
+
+static int present(void *ctx, const uint8_t *vec, uint32_t dims) {
+  (void)ctx, (void)vec, (void)dims;
+  return 0;
+}
+
+CE_EXPORT void cached_embed_warm_add(UDF_INIT *initid, UDF_ARGS *args,
+                                     ce_udf_flag *is_null, ce_udf_flag *error) {
+  warm_state *st = (warm_state *)initid->ptr;
+  const char *text = args->args[1];
+  size_t text_len = args->lengths[1];
+  char key[CE_KEY_MAX];
+  (void)is_null;
+  (void)error;
+
+  if (!text) {
+    ce_stat_add(CE_STAT_NULL_TEXTS, 1);
+    return;
+  }
+  if (ce_text_is_blank(text, text_len)) {
+    ce_stat_add(CE_STAT_EMPTY_TEXTS, 1);
+    return;
+  }
+  /* Very long texts are cut before sending anyway: queue only that much. */
+  size_t keep = text_len;
+  if (keep > (size_t)st->cfg.max_text_bytes + 4)
+    keep = (size_t)st->cfg.max_text_bytes + 4;
+  if (grow((void **)&st->rows, &st->cap, st->n + 1, sizeof *st->rows) ||
+      grow((void **)&st->arena, &st->arena_cap,
+           st->arena_len + CE_KEY_MAX + keep, 1)) {
+    ce_log_limited(&warm_rl, NULL, "warm-up: out of memory; row skipped");
+    return;
+  }
+  queued *r = &st->rows[st->n];
+  memset(r, 0, sizeof *r);
+  ce_sha256(text, text_len, r->hash);
+  size_t key_len = ce_key_build(&st->cfg, args->args[0], args->lengths[0],
+                                r->hash, key);
+  /* Already in the local cache: nothing to queue for this row. */
+  if (ce_local_get(key, key_len, r->hash, ce_dims_expected(&st->cfg),
+                   present, NULL) == 0) {
+    ce_stat_add(CE_STAT_HITS_LOCAL, 1);
+    st->count++;
+    return;
+  }
+  r->key_off = st->arena_len;
+  r->key_len = key_len;
+  memcpy(st->arena + st->arena_len, key, key_len);
+  st->arena_len += key_len;
+  r->text_off = st->arena_len;
+  r->text_len = keep;
+  memcpy(st->arena + st->arena_len, text, keep);
+  st->arena_len += keep;
+  st->n++;
+  if (st->n >= st->max_rows || st->arena_len >= CE_WARM_MAX_BYTES)
+    flush(st);
+}
+
+CE_EXPORT long long cached_embed_warm(UDF_INIT *initid, UDF_ARGS *args,
+                                      ce_udf_flag *is_null,
+                                      ce_udf_flag *error) {
+  warm_state *st = (warm_state *)initid->ptr;
+  (void)args;
+  (void)error;
+  flush(st);
+  *is_null = 0;
+  return st->count;
+}
