@@ -6,6 +6,8 @@
 #   tests/harness.sh start BUILD_DIR STATE_FILE   # prints nothing on success
 #   tests/harness.sh stop STATE_FILE
 #
+# CE_EMBED_ARGS (optional) adds options to the embedding server's command line.
+#
 # STATE_FILE receives shell assignments (CE_DIR, CE_SOCKET, ...) for the tests.
 # On failure the servers' logs are printed.
 set -euo pipefail
@@ -53,7 +55,7 @@ CONF
 
   # The local embedding server.
   "$PY" "$HERE/embed_server/embed_server.py" --host 127.0.0.1 --port 0 \
-    --port-file "$CE_DIR/embed.port" --quiet >"$CE_DIR/embed.log" 2>&1 &
+    --port-file "$CE_DIR/embed.port" --quiet ${CE_EMBED_ARGS:-} >"$CE_DIR/embed.log" 2>&1 &
   echo $! > "$CE_DIR/embed.pid"
   wait_for 15 test -s "$CE_DIR/embed.port"
   local embed_port; embed_port=$(cat "$CE_DIR/embed.port")
