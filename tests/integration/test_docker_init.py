@@ -23,7 +23,7 @@ REF_DB = "ce_docker_ref"
 def installed_names():
     """Every function sql/install.sql creates."""
     with open(os.path.join(ROOT, "sql", "install.sql")) as f:
-        return re.findall(r"CREATE\s+FUNCTION\s+(?:IF\s+NOT\s+EXISTS\s+)?(\w+)",
+        return re.findall(r"CREATE\s+(?:AGGREGATE\s+)?FUNCTION\s+(?:IF\s+NOT\s+EXISTS\s+)?(\w+)",
                           f.read(), re.I)
 
 
