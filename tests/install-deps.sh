@@ -7,7 +7,7 @@ PACKAGES=(
   build-essential cmake pkg-config
   libhiredis-dev libcurl4-openssl-dev libjansson-dev libssl-dev libmariadbd-dev
   mariadb-server mariadb-client redis-server redis-tools
-  python3 python3-pymysql python3-redis
+  python3 python3-pymysql python3-redis python3-yaml
   ca-certificates
 )
 [ $# -gt 0 ] && PACKAGES+=("$@")
