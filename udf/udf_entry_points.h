@@ -34,5 +34,9 @@
                           ce_udf_flag *is_null, ce_udf_flag *error)
 
 CE_DECLARE_STRING_FN(cached_embed);
+CE_DECLARE_REAL_FN(embedding_cosine);
+CE_DECLARE_INT_FN(embedding_dims);
+CE_DECLARE_STRING_FN(embedding_to_json);
+CE_DECLARE_STRING_FN(cached_embed_stats);
 
 #endif
