@@ -159,43 +159,50 @@ ce_stat() {
 with_progress() { # label base_requests command...
   local label=$1 base=$2; shift 2
   "$@" &
-  local pid=$! ticks=0 now
+  local pid=$! polls=0 now tty=0
+  [ $INTERACTIVE = 1 ] && [ -t 1 ] && tty=1
   while kill -0 "$pid" 2>/dev/null; do
-    sleep 1; ticks=$((ticks + 1))
+    sleep 0.1; polls=$((polls + 1))
+    [ $((polls % 10)) = 0 ] || continue
     kill -0 "$pid" 2>/dev/null || break
     now=$(ce_stat provider_requests 2>/dev/null || echo "$base")
-    if [ $INTERACTIVE = 1 ] && [ -t 1 ]; then
-      printf '\r          %s: %s provider requests so far (%ss)  ' "$label" $((now - base)) "$ticks"
-    elif [ $((ticks % 10)) = 0 ]; then
-      info "$label: $((now - base)) provider requests so far (${ticks}s)"
+    if [ $tty = 1 ]; then
+      printf '\r          %s: %s provider requests so far (%ss)  ' "$label" $((now - base)) $((polls / 10))
+    elif [ $((polls % 100)) = 0 ]; then
+      info "$label: $((now - base)) provider requests so far ($((polls / 10))s)"
     fi
   done
-  [ $INTERACTIVE = 1 ] && [ -t 1 ] && printf '\r%*s\r' 72 ''
+  if [ $tty = 1 ] && [ $polls -ge 10 ]; then printf '\r%*s\r' 72 ''; fi
   wait "$pid"
 }
 
 # The notebook's join with cached_embed inline, every row sent to the client
 # as the notebook would fetch it; counts rows and non-NULL vectors.
+# Writes "rows vectors seconds" to $CE_DIR/join.out.
 run_join() {
-  sql -N -B --max-allowed-packet=64M < "$ROOT/sql/examples/notebook_join.sql" |
-    awk -F'\t' '{ n++ } $NF == "NULL" { nul++ }
-                END { printf "%d %d\n", n, n - nul }' > "$CE_DIR/join.out"
+  local t1=$EPOCHREALTIME counts
+  counts=$(sql -N -B --max-allowed-packet=64M < "$ROOT/sql/examples/notebook_join.sql" |
+    awk -F'\t' '{ n++ } $NF == "NULL" { nul++ } END { printf "%d %d", n, n - nul }')
+  echo "$counts $(awk -v a="$t1" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.2f", b - a }')" \
+    > "$CE_DIR/join.out"
 }
 
 join_run() { # label
-  local label=$1 before after t1 t2 rows vecs secs
+  local label=$1 before after rows vecs secs
   before=$(ce_stat provider_requests)
-  t1=$EPOCHREALTIME
   with_progress "$label run" "$before" run_join || die "the $label run failed"
-  t2=$EPOCHREALTIME
   after=$(ce_stat provider_requests)
-  read -r rows vecs < "$CE_DIR/join.out"
-  secs=$(awk -v a="$t1" -v b="$t2" 'BEGIN { printf "%.2f", b - a }')
+  read -r rows vecs secs < "$CE_DIR/join.out"
   printf '          %s%s run: %s rows, %s vectors in %s s, %s provider requests%s\n' \
     "$G" "$label" "$rows" "$vecs" "$secs" $((after - before)) "$N"
 }
 
 # ---- 4. the notebook's join, cold then warm -----------------------------------
+step "checking the provider with one text"
+ok=$(sql -N -B -e "SELECT cached_embed(NULL, 'cached_embed demo: provider check') IS NOT NULL" \
+     2>>"$LOG") || die "the provider check failed"
+[ "$ok" = 1 ] || die "the provider gave no vector; the server's error log says:
+$(grep 'cached_embed:' "$CE_ERRLOG" | tail -n 3)"
 step "cold run: the notebook's join with cached_embed inline (sql/examples/notebook_join.sql), empty cache"
 join_run cold
 step "warm run: the same statement again, every vector from Redis"
