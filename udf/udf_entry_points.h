@@ -43,5 +43,9 @@
 CE_DECLARE_STRING_FN(cached_embed);
 CE_DECLARE_INT_FN(cached_embed_warm);
 CE_DECLARE_AGGREGATE_PARTS(cached_embed_warm);
+CE_DECLARE_REAL_FN(embedding_cosine);
+CE_DECLARE_INT_FN(embedding_dims);
+CE_DECLARE_STRING_FN(embedding_to_json);
+CE_DECLARE_STRING_FN(cached_embed_stats);
 
 #endif

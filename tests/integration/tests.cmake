@@ -23,3 +23,8 @@ add_test(NAME embed_server.selftest
          COMMAND ${CE_PY} ${PROJECT_SOURCE_DIR}/tests/embed_server/test_embed_server.py)
 set_tests_properties(embed_server.selftest PROPERTIES LABELS unit TIMEOUT 120
   ENVIRONMENT "PYTHONDONTWRITEBYTECODE=1")
+
+# The demo starts its own servers (no fixture) and reuses this build.
+set_tests_properties(integration.test_demo PROPERTIES FIXTURES_REQUIRED ""
+  ENVIRONMENT "CE_BUILD_DIR=${CMAKE_BINARY_DIR};PYTHONDONTWRITEBYTECODE=1"
+  TIMEOUT 1800)

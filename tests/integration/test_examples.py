@@ -1,0 +1,70 @@
+"""The SQL examples in sql/examples/ run as written against the Open Beer DB
+(loaded with sql/beer/load.sh into the fixture server): the notebook's join
+returns the provider's vector for every beer, the backfill stores them, the
+similarity search ranks IPAs first for an IPA query."""
+
+import os
+import re
+import subprocess
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from support import ROOT, S, Embed, ServerTestCase, db, main, query, scalar, vector_bytes  # noqa: E402
+
+EXAMPLES = os.path.join(ROOT, "sql", "examples")
+DB = "openbeer_examples"
+
+
+def run_sql(text):
+    r = subprocess.run(["mariadb", "--no-defaults", "-uroot", "--socket=" + S["CE_SOCKET"],
+                        "--batch", DB], input=text.encode(), capture_output=True, timeout=600)
+    if r.returncode != 0:
+        raise AssertionError(r.stderr.decode())
+    return [l.split("\t") for l in r.stdout.decode(errors="replace").splitlines()]
+
+
+def example(name):
+    with open(os.path.join(EXAMPLES, name)) as f:
+        return f.read()
+
+
+class ExamplesTest(ServerTestCase):
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        subprocess.run(["bash", os.path.join(ROOT, "sql", "beer", "load.sh"), DB,
+                        "--socket=" + S["CE_SOCKET"], "-uroot"], check=True, timeout=300)
+
+    def test_notebook_join_backfill_and_search(self):
+        # the notebook's join: a vector for every beer, the provider's own
+        conn = db(database=DB)
+        rows = query(example("notebook_join.sql"), conn=conn)
+        texts = dict(query("SELECT id, descr_long FROM descriptions", conn=conn))
+        conn.close()
+        self.assertEqual(len(rows), 5901)
+        self.assertEqual(Embed.requests(), 5901)
+        for id_, _short, vec in rows[::500]:
+            self.assertEqual(vec, vector_bytes(texts[id_]))
+
+        # the backfill; the warm-up aggregate only once it is installed
+        sql = example("backfill.sql")
+        if not scalar("SELECT COUNT(*) FROM mysql.func WHERE name = 'cached_embed_warm'"):
+            sql, n = re.subn(r"SELECT cached_embed_warm\(.*?;", "", sql, flags=re.S)
+            self.assertEqual(n, 1)
+        out = run_sql(sql)
+        self.assertEqual(out[-1], ["5901", "5901", "768"])
+        self.assertEqual(Embed.requests(), 5901, "the backfill asked the provider again")
+
+        # the similarity search over the stored vectors
+        out = run_sql(example("similar.sql"))
+        header, top = out[0], out[1:]
+        self.assertEqual(header, ["id", "name", "brewery", "style", "similarity"])
+        self.assertEqual(len(top), 10)
+        sims = [float(r[4]) for r in top]
+        self.assertEqual(sims, sorted(sims, reverse=True))
+        self.assertTrue(all("IPA" in r[1] or "India Pale Ale" in r[3] for r in top[:3]), top)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,70 @@
+/* cached_embed_stats(): the process-wide counters as one JSON object
+ * (hits, misses, provider requests / inputs / tokens / errors, retries,
+ * cache errors, provider latency). Never any setting, never the API key. */
+#include "udf_entry_points.h"
+
+#include "stats.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#define SIGNATURE "cached_embed_stats()"
+
+typedef struct {
+  char *buf;
+  size_t cap;
+} stats_state;
+
+CE_EXPORT ce_udf_bool cached_embed_stats_init(UDF_INIT *initid, UDF_ARGS *args,
+                                              char *message) {
+  if (args->arg_count != 0) {
+    snprintf(message, MYSQL_ERRMSG_SIZE, SIGNATURE " expects no arguments, got %u",
+             args->arg_count);
+    return 1;
+  }
+  stats_state *st = calloc(1, sizeof *st);
+  if (!st) {
+    snprintf(message, MYSQL_ERRMSG_SIZE, "cached_embed_stats: out of memory");
+    return 1;
+  }
+  initid->ptr = (char *)st;
+  initid->maybe_null = 1;
+  initid->const_item = 0; /* the counters move during a statement */
+  initid->max_length = 4096;
+  return 0;
+}
+
+CE_EXPORT void cached_embed_stats_deinit(UDF_INIT *initid) {
+  stats_state *st = (stats_state *)initid->ptr;
+  if (!st)
+    return;
+  free(st->buf);
+  free(st);
+  initid->ptr = NULL;
+}
+
+CE_EXPORT char *cached_embed_stats(UDF_INIT *initid, UDF_ARGS *args,
+                                   char *result, unsigned long *length,
+                                   ce_udf_flag *is_null, ce_udf_flag *error) {
+  stats_state *st = (stats_state *)initid->ptr;
+  (void)args;
+  (void)result;
+  (void)error;
+  *is_null = 1;
+  /* Sized by a first pass; retried if the counters grew a digit meanwhile. */
+  for (int attempt = 0; attempt < 3; attempt++) {
+    size_t n = ce_stats_json(st->buf, st->cap, NULL);
+    if (st->buf && n < st->cap) {
+      *is_null = 0;
+      *length = (unsigned long)n;
+      return st->buf;
+    }
+    size_t want = n + 64;
+    char *b = realloc(st->buf, want);
+    if (!b)
+      return NULL;
+    st->buf = b;
+    st->cap = want;
+  }
+  return NULL;
+}
