@@ -1,6 +1,7 @@
 #include "provider.h"
 
 #include "dims.h"
+#include "guard.h"
 #include "http.h"
 #include "stats.h"
 #include "vector.h"
@@ -267,6 +268,9 @@ int ce_provider_embed(const ce_config *cfg, const ce_text *in, size_t n,
   }
   if (!jitter_seed)
     jitter_seed = (unsigned)time(NULL) ^ (unsigned)(uintptr_t)&jitter_seed;
+  size_t text_bytes = 0;
+  for (size_t i = 0; i < n; i++)
+    text_bytes += in[i].len;
 
   for (int attempt = 0;; attempt++) {
     long remaining = (long)(deadline - mono_ms());
@@ -280,9 +284,17 @@ int ce_provider_embed(const ce_config *cfg, const ce_text *in, size_t n,
                cfg->timeout_ms);
       break;
     }
-    if (ce_http_prepare(&call, cfg, json, remaining,
-                        ce_provider_response_limit(n), err, errlen))
+    /* The circuit breaker and cost guard (guard.h) see every attempt. */
+    if (ce_guard_admit(cfg, n, text_bytes, err, errlen)) {
+      ce_stat_add(CE_STAT_GUARD_REJECTS, 1);
       break;
+    }
+    if (ce_http_prepare(&call, cfg, json, remaining,
+                        ce_provider_response_limit(n), err, errlen)) {
+      ce_guard_result(cfg, CE_GUARD_NOT_SENT, 0);
+      break;
+    }
+    int outcome = CE_GUARD_FAIL;
     long long t0 = mono_ms();
     CURLcode cc = ce_http_perform(&call);
     ce_stat_add(CE_STAT_PROVIDER_REQUESTS, 1);
@@ -300,6 +312,7 @@ int ce_provider_embed(const ce_config *cfg, const ce_text *in, size_t n,
           ce_dims_learn(cfg, out->dims);
           ce_stat_add(CE_STAT_PROVIDER_INPUTS, n);
           ce_stat_add(CE_STAT_PROVIDER_TOKENS, out->tokens);
+          outcome = CE_GUARD_OK;
           rc = 0;
         } else {
           snprintf(err, errlen, "provider sent a bad response: %s", why);
@@ -311,9 +324,11 @@ int ce_provider_embed(const ce_config *cfg, const ce_text *in, size_t n,
         snprintf(err, errlen, "provider answered %ld: %s", call.status, msg);
         retry = ce_provider_retryable(call.status);
         wait = call.retry_after_ms;
+        outcome = ce_guard_outcome_for_status(call.status);
       }
     }
     ce_http_finish(&call);
+    ce_guard_result(cfg, outcome, rc == 0 ? out->tokens : 0);
     if (rc == 0 || !retry || attempt >= cfg->retries)
       break;
     if (wait < 0)
