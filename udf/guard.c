@@ -41,6 +41,7 @@ static struct {
   long requests;
   uint64_t tokens;
   int logged_budget;
+  long win_rpm, win_tpm; /* the limits the window counts for */
 } g;
 
 /* Per thread: what the last admitted request took, for ce_guard_result. */
@@ -178,8 +179,13 @@ int ce_guard_admit(const ce_config *cfg, size_t n_inputs, size_t text_bytes,
     goto admitted;
   for (;;) {
     now = now_fn();
-    if (now - g.win_start >= WINDOW_MS || g.win_start == 0) {
+    /* New limits (a config reload) start a new window too. */
+    if (now - g.win_start >= WINDOW_MS || g.win_start == 0 ||
+        g.win_rpm != cfg->max_requests_per_minute ||
+        g.win_tpm != cfg->max_tokens_per_minute) {
       g.win_start = now ? now : 1;
+      g.win_rpm = cfg->max_requests_per_minute;
+      g.win_tpm = cfg->max_tokens_per_minute;
       g.win_gen++;
       g.requests = 0;
       g.tokens = 0;

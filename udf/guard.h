@@ -1,7 +1,8 @@
 /* The guard in front of every provider request: a circuit breaker (after
  * circuit_failures consecutive failed attempts, fail fast for
  * circuit_cooldown_ms, then let exactly one probe through) and a cost guard
- * (max_requests_per_minute, max_tokens_per_minute in a fixed 60 s window
+ * (max_requests_per_minute, max_tokens_per_minute in a fixed 60 s window,
+ * started again when the limits change,
  * shared by all threads). Process-wide, behind one mutex; the clock and the
  * sleep are injectable for the unit tests.
  *
