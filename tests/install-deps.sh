@@ -9,6 +9,7 @@ PACKAGES=(
   mariadb-server mariadb-client redis-server redis-tools
   python3 python3-pymysql python3-redis python3-yaml
   ca-certificates
+  clang libclang-rt-14-dev
 )
 [ $# -gt 0 ] && PACKAGES+=("$@")
 

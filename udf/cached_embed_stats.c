@@ -3,6 +3,8 @@
  * cache errors, provider latency). Never any setting, never the API key. */
 #include "udf_entry_points.h"
 
+#include "guard.h"
+#include "local_cache.h"
 #include "stats.h"
 
 #include <stdio.h>
@@ -50,10 +52,17 @@ CE_EXPORT char *cached_embed_stats(UDF_INIT *initid, UDF_ARGS *args,
   (void)args;
   (void)result;
   (void)error;
+  char extra[160];
+  size_t bytes, entries;
+  ce_local_usage(&bytes, &entries);
+  snprintf(extra, sizeof extra,
+           "\"circuit\":\"%s\",\"local_cache_entries\":%zu,"
+           "\"local_cache_bytes\":%zu",
+           ce_guard_circuit_state(), entries, bytes);
   *is_null = 1;
   /* Sized by a first pass; retried if the counters grew a digit meanwhile. */
   for (int attempt = 0; attempt < 3; attempt++) {
-    size_t n = ce_stats_json(st->buf, st->cap, NULL);
+    size_t n = ce_stats_json(st->buf, st->cap, extra);
     if (st->buf && n < st->cap) {
       *is_null = 0;
       *length = (unsigned long)n;

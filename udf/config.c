@@ -44,6 +44,11 @@ static const setting SETTINGS[] = {
     NUM(max_text_bytes, "CACHED_EMBED_MAX_TEXT_BYTES", 64, 16777216),
     {"truncate", "CACHED_EMBED_TRUNCATE", T_BOOL, offsetof(ce_config, truncate), 0, 0, 1},
     {"provider", "CACHED_EMBED_PROVIDER", T_DIALECT, offsetof(ce_config, provider), 0, 0, 1},
+    NUM(circuit_failures, "CACHED_EMBED_CIRCUIT_FAILURES", 0, 1000000),
+    NUM(circuit_cooldown_ms, "CACHED_EMBED_CIRCUIT_COOLDOWN_MS", 100, 3600000),
+    NUM(max_requests_per_minute, "CACHED_EMBED_MAX_REQUESTS_PER_MINUTE", 0, 1000000000),
+    NUM(max_tokens_per_minute, "CACHED_EMBED_MAX_TOKENS_PER_MINUTE", 0, 1000000000000L),
+    STR(cost_guard_mode, "CACHED_EMBED_COST_GUARD_MODE"),
 };
 #define N_SETTINGS (sizeof SETTINGS / sizeof SETTINGS[0])
 
@@ -63,6 +68,9 @@ void ce_config_defaults(ce_config *c) {
   c->max_text_bytes = 65536;
   c->truncate = 1;
   c->provider = CE_DIALECT_JINA;
+  c->circuit_failures = 5;
+  c->circuit_cooldown_ms = 30000;
+  strcpy(c->cost_guard_mode, "null");
 }
 
 static int same_key(const char *a, const char *b) {
@@ -95,6 +103,12 @@ static int check_string(const char *key, const char *v, char *err,
   }
   if (!strcmp(key, "model") && !v[0]) {
     snprintf(err, errlen, "model must not be empty");
+    return -1;
+  }
+  if (!strcmp(key, "cost_guard_mode") && strcmp(v, "null") &&
+      strcmp(v, "wait")) {
+    snprintf(err, errlen, "cost_guard_mode must be null or wait, got '%.40s'",
+             v);
     return -1;
   }
   if (!strcmp(key, "redis")) {

@@ -26,6 +26,11 @@ typedef struct ce_config {
   long max_text_bytes;
   long truncate;
   long provider; /* ce_dialect */
+  long circuit_failures;        /* 0 = no circuit breaker */
+  long circuit_cooldown_ms;
+  long max_requests_per_minute; /* 0 = unlimited */
+  long max_tokens_per_minute;   /* 0 = unlimited */
+  char cost_guard_mode[8];      /* "null" or "wait" */
 } ce_config;
 
 #define CE_CONFIG_DEFAULT_PATH "/etc/mysql/cached_embed.cnf"

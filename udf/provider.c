@@ -1,6 +1,7 @@
 #include "provider.h"
 
 #include "dims.h"
+#include "guard.h"
 #include "http.h"
 #include "stats.h"
 #include "vector.h"
@@ -251,11 +252,12 @@ static void sleep_ms(long ms) {
     ;
 }
 
-int ce_provider_judge(const ce_config *cfg, ce_http_call *call, CURLcode cc,
-                      long long t0_ms, size_t n, ce_embeddings *out,
-                      long *wait_ms, char *err, size_t errlen) {
+/* The verdict on one attempt, without side effects but the message. */
+static int judge(const ce_config *cfg, ce_http_call *call, CURLcode cc,
+                 long long t0_ms, size_t n, ce_embeddings *out, long *wait_ms,
+                 int *outcome, char *err, size_t errlen) {
   *wait_ms = -1;
-  ce_stat_add(CE_STAT_PROVIDER_REQUESTS, 1);
+  *outcome = CE_GUARD_FAIL;
   if (cc != CURLE_OK) {
     snprintf(err, errlen, "provider request failed: %s",
              ce_http_strerror(call, cc));
@@ -273,6 +275,7 @@ int ce_provider_judge(const ce_config *cfg, ce_http_call *call, CURLcode cc,
     ce_dims_learn(cfg, out->dims);
     ce_stat_add(CE_STAT_PROVIDER_INPUTS, n);
     ce_stat_add(CE_STAT_PROVIDER_TOKENS, out->tokens);
+    *outcome = CE_GUARD_OK;
     return 0;
   }
   char msg[200];
@@ -280,7 +283,31 @@ int ce_provider_judge(const ce_config *cfg, ce_http_call *call, CURLcode cc,
                             sizeof msg);
   snprintf(err, errlen, "provider answered %ld: %s", call->status, msg);
   *wait_ms = call->retry_after_ms;
+  *outcome = ce_guard_outcome_for_status(call->status);
   return ce_provider_retryable(call->status) ? 1 : -1;
+}
+
+int ce_provider_judge(const ce_config *cfg, ce_http_call *call, CURLcode cc,
+                      long long t0_ms, size_t n, ce_embeddings *out,
+                      long *wait_ms, char *err, size_t errlen) {
+  int outcome;
+  ce_stat_add(CE_STAT_PROVIDER_REQUESTS, 1);
+  int verdict =
+      judge(cfg, call, cc, t0_ms, n, out, wait_ms, &outcome, err, errlen);
+  /* The circuit breaker and cost guard (guard.h) see every attempt. */
+  ce_guard_result(cfg, outcome, verdict == 0 ? out->tokens : 0);
+  return verdict;
+}
+
+int ce_provider_admit(const ce_config *cfg, const ce_text *in, size_t n,
+                      char *err, size_t errlen) {
+  size_t text_bytes = 0;
+  for (size_t i = 0; i < n; i++)
+    text_bytes += in[i].len;
+  if (ce_guard_admit(cfg, n, text_bytes, err, errlen) == 0)
+    return 0;
+  ce_stat_add(CE_STAT_GUARD_REJECTS, 1);
+  return -1;
 }
 
 static __thread unsigned jitter_seed;
@@ -315,9 +342,13 @@ int ce_provider_embed(const ce_config *cfg, const ce_text *in, size_t n,
                l ? "; " : "", cfg->timeout_ms);
       break;
     }
-    if (ce_http_prepare(&call, cfg, json, remaining,
-                        ce_provider_response_limit(n), err, errlen))
+    if (ce_provider_admit(cfg, in, n, err, errlen))
       break;
+    if (ce_http_prepare(&call, cfg, json, remaining,
+                        ce_provider_response_limit(n), err, errlen)) {
+      ce_guard_result(cfg, CE_GUARD_NOT_SENT, 0);
+      break;
+    }
     long long t0 = ce_mono_ms();
     CURLcode cc = ce_http_perform(&call);
     int verdict =

@@ -63,6 +63,12 @@ int ce_provider_judge(const ce_config *cfg, ce_http_call *call, CURLcode cc,
                       long long t0_ms, size_t n, ce_embeddings *out,
                       long *wait_ms, char *err, size_t errlen);
 
+/* Asks the guard (circuit breaker, cost guard) before an attempt; 0 to go
+ * ahead, -1 with the reason in err (counted as a guard reject). After an
+ * admitted attempt that was not sent, call ce_guard_result(NOT_SENT). */
+int ce_provider_admit(const ce_config *cfg, const ce_text *in, size_t n,
+                      char *err, size_t errlen);
+
 /* The delay before retry `attempt`: Retry-After when given, else back-off. */
 long ce_provider_next_wait(int attempt, long retry_after_ms);
 

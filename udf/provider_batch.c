@@ -1,5 +1,6 @@
 #include "provider_batch.h"
 
+#include "guard.h"
 #include "log.h"
 #include "stats.h"
 
@@ -52,7 +53,8 @@ static void fail(job *j) {
 }
 
 /* Starts the attempt of a ready job whose time has come. */
-static void start(const ce_config *cfg, CURLM *multi, job *j) {
+static void start(const ce_config *cfg, CURLM *multi, const ce_text *in,
+                  job *j) {
   long long now = ce_mono_ms();
   long remaining = (long)(j->deadline - now);
   if (remaining <= 0) {
@@ -62,15 +64,22 @@ static void start(const ce_config *cfg, CURLM *multi, job *j) {
     fail(j);
     return;
   }
+  if (ce_provider_admit(cfg, in + j->first, j->count, j->err,
+                        sizeof j->err)) {
+    fail(j);
+    return;
+  }
   if (ce_http_prepare(&j->call, cfg, j->json, remaining,
                       ce_provider_response_limit(j->count), j->err,
                       sizeof j->err)) {
+    ce_guard_result(cfg, CE_GUARD_NOT_SENT, 0);
     fail(j);
     return;
   }
   curl_easy_setopt(j->call.easy, CURLOPT_PRIVATE, (char *)j);
   if (curl_multi_add_handle(multi, j->call.easy) != CURLM_OK) {
     ce_http_finish(&j->call);
+    ce_guard_result(cfg, CE_GUARD_NOT_SENT, 0);
     snprintf(j->err, sizeof j->err, "could not start an http transfer");
     fail(j);
     return;
@@ -155,7 +164,7 @@ size_t ce_provider_embed_many(const ce_config *cfg, CURLM *multi,
       if (!j->deadline) /* the budget starts at the first attempt */
         j->deadline = now + cfg->timeout_ms;
       if (j->start_at <= now && running < cfg->parallel) {
-        start(cfg, multi, j);
+        start(cfg, multi, in, j);
         running += j->state == JOB_RUNNING;
       } else if (j->start_at > now &&
                  (next_start < 0 || j->start_at < next_start)) {

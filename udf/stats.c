@@ -24,6 +24,7 @@ static const char *const NAMES[CE_STAT__COUNT] = {
     [CE_STAT_LATENCY_COUNT] = "latency_count",
     [CE_STAT_LATENCY_US_SUM] = "latency_us_sum",
     [CE_STAT_LATENCY_US_MAX] = "latency_us_max",
+    [CE_STAT_GUARD_REJECTS] = "guard_rejects",
 };
 
 void ce_stat_add(ce_stat s, uint64_t n) {

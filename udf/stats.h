@@ -25,6 +25,7 @@ typedef enum {
   CE_STAT_LATENCY_COUNT,   /* successful provider calls timed */
   CE_STAT_LATENCY_US_SUM,
   CE_STAT_LATENCY_US_MAX,
+  CE_STAT_GUARD_REJECTS,   /* attempts refused by the circuit or cost guard */
   CE_STAT__COUNT
 } ce_stat;
 

@@ -40,7 +40,7 @@ class WarmTest(ServerTestCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        set_config(batch=100, parallel=3)
+        set_config(batch=100, parallel=3, circuit_failures=0)
 
     @classmethod
     def tearDownClass(cls):
@@ -109,7 +109,7 @@ class WarmTest(ServerTestCase):
         self.assert_cached(texts)
 
     def test_outage_mid_run_caches_nothing_wrong(self):
-        set_config(batch=100, parallel=1, retries=2)
+        set_config(batch=100, parallel=1, retries=2, circuit_failures=0)
         try:
             texts = ["outage text %d" % i for i in range(300)]
             make_table(texts)
@@ -126,7 +126,7 @@ class WarmTest(ServerTestCase):
             self.assertEqual(warm(), 300)
             self.assert_cached(texts)
         finally:
-            set_config(batch=100, parallel=3)
+            set_config(batch=100, parallel=3, circuit_failures=0)
 
     def test_bad_response_caches_nothing(self):
         texts = ["bad answer %d" % i for i in range(50)]
@@ -151,7 +151,7 @@ class WarmTest(ServerTestCase):
         self.assertIn("cached_embed_warm(key, text) expects 2 arguments", str(cm.exception))
 
     def test_update_after_warm_up_touches_neither_redis_nor_provider(self):
-        set_config(batch=100, parallel=3, local_cache_mb=32)
+        set_config(batch=100, parallel=3, local_cache_mb=32, circuit_failures=0)
         try:
             texts = ["backfill %d" % i for i in range(200)]
             make_table(texts)
@@ -165,7 +165,7 @@ class WarmTest(ServerTestCase):
             self.assertEqual(Embed.requests(), n)
             self.assertEqual(rds().dbsize(), 0)
         finally:
-            set_config(batch=100, parallel=3)
+            set_config(batch=100, parallel=3, circuit_failures=0)
 
 
 if __name__ == "__main__":

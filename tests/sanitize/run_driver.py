@@ -1,0 +1,50 @@
+"""Runs a sanitizer driver against the ctest fixture's servers: writes the
+texts and the vectors the local embedding server gives for them (computed
+here, without the server), points the plugin at the fixture's config and
+reports the driver's exit code (a sanitizer report makes it non-zero).
+
+    run_driver.py DRIVER SO"""
+
+import os
+import struct
+import subprocess
+import sys
+import tempfile
+import urllib.request
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), "embed_server"))
+from embed_server import embed  # noqa: E402
+
+N = 500
+DIMS = 768
+
+
+def main():
+    driver, so = sys.argv[1], sys.argv[2]
+    state = {}
+    with open(os.environ["CE_STATE"]) as f:
+        for line in f:
+            k, _, v = line.strip().partition("=")
+            state[k] = v
+    texts = ["sanitizer driver text %d about a hazy pale ale" % i for i in range(N)]
+    with tempfile.TemporaryDirectory() as d:
+        tpath, epath = os.path.join(d, "texts"), os.path.join(d, "expected")
+        with open(tpath, "w") as f:
+            f.write("".join(t + "\n" for t in texts))
+        with open(epath, "wb") as f:
+            for t in texts:
+                v = embed(t, DIMS)
+                f.write(struct.pack("<%df" % DIMS, *v))
+        env = dict(os.environ, CACHED_EMBED_CONFIG=state["CE_CONFIG"])
+        base = "http://127.0.0.1:%s/_control/" % state["CE_EMBED_PORT"]
+        urllib.request.urlopen(urllib.request.Request(
+            base + "reset", data=b"{}", headers={"Content-Type": "application/json"}),
+            timeout=30).read()
+        url = base + "faults"
+        r = subprocess.run([driver, so, tpath, epath, str(DIMS), url], env=env, timeout=600)
+    return r.returncode
+
+
+if __name__ == "__main__":
+    sys.exit(main())
