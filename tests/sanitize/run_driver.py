@@ -1,7 +1,10 @@
 """Runs a sanitizer driver against the ctest fixture's servers: writes the
 texts and the vectors the local embedding server gives for them (computed
-here, without the server), points the plugin at the fixture's config and
-reports the driver's exit code (a sanitizer report makes it non-zero).
+here, without the server), points the plugin at a copy of the fixture's
+config with small batch and parallel (so a warm-up makes several flushes
+and concurrent requests) and the local cache off (the driver turns it on
+for a later phase by appending to that copy), and reports the driver's
+exit code (a sanitizer report makes it non-zero).
 
     run_driver.py DRIVER SO"""
 
@@ -18,6 +21,7 @@ from embed_server import embed  # noqa: E402
 
 N = 500
 DIMS = 768
+OVERRIDES = {"batch": 16, "parallel": 3, "local_cache_mb": 0}
 
 
 def main():
@@ -36,7 +40,14 @@ def main():
             for t in texts:
                 v = embed(t, DIMS)
                 f.write(struct.pack("<%df" % DIMS, *v))
-        env = dict(os.environ, CACHED_EMBED_CONFIG=state["CE_CONFIG"])
+        cpath = os.path.join(d, "cached_embed.cnf")
+        with open(state["CE_CONFIG"]) as f:
+            lines = [l for l in f.read().splitlines()
+                     if l.split("=")[0].strip() not in OVERRIDES]
+        lines += ["%s = %s" % kv for kv in OVERRIDES.items()]
+        with open(os.open(cpath, os.O_WRONLY | os.O_CREAT, 0o600), "w") as f:
+            f.write("\n".join(lines) + "\n")
+        env = dict(os.environ, CACHED_EMBED_CONFIG=cpath)
         base = "http://127.0.0.1:%s/_control/" % state["CE_EMBED_PORT"]
         urllib.request.urlopen(urllib.request.Request(
             base + "reset", data=b"{}", headers={"Content-Type": "application/json"}),

@@ -24,7 +24,7 @@ foreach(kind asan tsan)
     ${_san_${kind}} -g -O1 -fno-omit-frame-pointer)
   target_link_options(driver_${kind} PRIVATE ${_san_${kind}})
   target_link_libraries(driver_${kind} PRIVATE PkgConfig::CURL Threads::Threads
-    ${CMAKE_DL_LIBS})
+    ${CMAKE_DL_LIBS} m)
 
   add_test(NAME sanitize.${kind}
     COMMAND ${CE_PY} ${CMAKE_CURRENT_SOURCE_DIR}/sanitize/run_driver.py
