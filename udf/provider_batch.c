@@ -185,6 +185,12 @@ size_t ce_provider_embed_many(const ce_config *cfg, CURLM *multi,
       curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &priv);
       finish(cfg, multi, (job *)priv, msg->data.result, vecs, dims, n, ok);
     }
+    /* Done when nothing runs or waits any more: no idle wait at the end. */
+    int active = 0;
+    for (size_t i = 0; i < n_jobs; i++)
+      active |= jobs[i].state == JOB_RUNNING || jobs[i].state == JOB_READY;
+    if (!active)
+      break;
     /* Sleep until a socket is ready, a retry is due, or 100 ms pass. */
     long wait_ms = 100;
     if (next_start >= 0 && next_start - ce_mono_ms() < wait_ms)
