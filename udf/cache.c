@@ -154,7 +154,7 @@ void ce_redis_release(ce_redis_conn *c, int failed) {
 redisContext *ce_redis_context(ce_redis_conn *c) { return c->ctx; }
 
 ce_cache_result ce_cache_get(const ce_config *cfg, const char *key,
-                             size_t key_len,
+                             size_t key_len, int want_ttl,
                              int (*accept)(void *ctx, const uint8_t *val,
                                            size_t len, long long pttl_ms),
                              void *ctx) {
@@ -164,9 +164,10 @@ ce_cache_result ce_cache_get(const ce_config *cfg, const char *key,
   if (!c)
     return CE_CACHE_ERROR;
   if (redisAppendCommand(c->ctx, "GET %b", key, key_len) != REDIS_OK ||
-      redisAppendCommand(c->ctx, "PTTL %b", key, key_len) != REDIS_OK ||
+      (want_ttl &&
+       redisAppendCommand(c->ctx, "PTTL %b", key, key_len) != REDIS_OK) ||
       redisGetReply(c->ctx, (void **)&get) != REDIS_OK ||
-      redisGetReply(c->ctx, (void **)&ttl) != REDIS_OK) {
+      (want_ttl && redisGetReply(c->ctx, (void **)&ttl) != REDIS_OK)) {
     if (get)
       freeReplyObject(get);
     ce_redis_release(c, 1);
@@ -174,7 +175,7 @@ ce_cache_result ce_cache_get(const ce_config *cfg, const char *key,
   }
   if (get->type == REDIS_REPLY_STRING)
     res = accept(ctx, (const uint8_t *)get->str, get->len,
-                 ttl->type == REDIS_REPLY_INTEGER ? ttl->integer : -2)
+                 ttl && ttl->type == REDIS_REPLY_INTEGER ? ttl->integer : -2)
               ? CE_CACHE_MISS
               : CE_CACHE_HIT;
   else if (get->type == REDIS_REPLY_NIL)
@@ -182,7 +183,8 @@ ce_cache_result ce_cache_get(const ce_config *cfg, const char *key,
   else
     res = CE_CACHE_ERROR; /* e.g. WRONGTYPE: not fatal to the connection */
   freeReplyObject(get);
-  freeReplyObject(ttl);
+  if (ttl)
+    freeReplyObject(ttl);
   if (res == CE_CACHE_ERROR)
     ce_stat_add(CE_STAT_CACHE_ERRORS, 1);
   ce_redis_release(c, 0);

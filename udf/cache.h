@@ -27,11 +27,12 @@ ce_redis_conn *ce_redis_acquire(const ce_config *cfg);
 void ce_redis_release(ce_redis_conn *c, int failed);
 redisContext *ce_redis_context(ce_redis_conn *c);
 
-/* GET and PTTL in one round trip; `accept` sees the value while it is alive
- * with its remaining lifetime (ms, -1 = no expiry) and returns 0 to take it
- * (HIT) or non-zero to reject it (MISS). */
+/* GET, plus PTTL in the same round trip when `want_ttl`; `accept` sees the
+ * value while it is alive with its remaining lifetime (ms, -1 = no expiry,
+ * -2 = not asked) and returns 0 to take it (HIT) or non-zero to reject it
+ * (MISS). */
 ce_cache_result ce_cache_get(const ce_config *cfg, const char *key,
-                             size_t key_len,
+                             size_t key_len, int want_ttl,
                              int (*accept)(void *ctx, const uint8_t *val,
                                            size_t len, long long pttl_ms),
                              void *ctx);

@@ -205,8 +205,9 @@ CE_EXPORT char *cached_embed(UDF_INIT *initid, UDF_ARGS *args, char *result,
     *length = (unsigned long)st->dims * 4;
     return (char *)st->vec;
   }
-  if (ce_cache_get(&st->cfg, st->key, st->key_len, accept_entry, st) ==
-      CE_CACHE_HIT) {
+  /* The remaining TTL is only needed to copy the entry to the local cache. */
+  if (ce_cache_get(&st->cfg, st->key, st->key_len, st->cfg.local_cache_mb > 0,
+                   accept_entry, st) == CE_CACHE_HIT) {
     ce_stat_add(CE_STAT_HITS_REDIS, 1);
     *length = (unsigned long)st->dims * 4;
     return (char *)st->vec;
