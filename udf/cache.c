@@ -1,5 +1,6 @@
 #include "cache.h"
 
+#include "clock.h"
 #include "log.h"
 #include "redis_url.h"
 #include "stats.h"
@@ -7,7 +8,6 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 struct ce_redis_conn {
   redisContext *ctx;
@@ -22,15 +22,9 @@ static int pool_idle;
 static long long down_until_ms; /* monotonic; Redis skipped until then */
 static ce_ratelimit redis_rl = CE_RATELIMIT_INIT(5, 60);
 
-static long long now_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void mark_down(void) {
   pthread_mutex_lock(&pool_mu);
-  down_until_ms = now_ms() + CE_REDIS_BACKOFF_MS;
+  down_until_ms = ce_mono_ms() + CE_REDIS_BACKOFF_MS;
   pthread_mutex_unlock(&pool_mu);
 }
 
@@ -96,7 +90,7 @@ ce_redis_conn *ce_redis_acquire(const ce_config *cfg) {
   ce_redis_conn *c = NULL, *stale = NULL;
 
   pthread_mutex_lock(&pool_mu);
-  if (now_ms() < down_until_ms) {
+  if (ce_mono_ms() < down_until_ms) {
     pthread_mutex_unlock(&pool_mu);
     ce_stat_add(CE_STAT_CACHE_ERRORS, 1);
     return NULL;

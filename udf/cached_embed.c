@@ -8,6 +8,7 @@
 #include "config.h"
 #include "dims.h"
 #include "entry.h"
+#include "grow.h"
 #include "http.h"
 #include "local_cache.h"
 #include "log.h"
@@ -37,19 +38,6 @@ typedef struct {
 
 static ce_ratelimit row_rl = CE_RATELIMIT_INIT(5, 60);
 static ce_ratelimit cache_rl = CE_RATELIMIT_INIT(5, 60);
-
-/* Grows *buf to at least `need` bytes; 0 or -1. */
-static int reserve(void *buf, size_t *cap, size_t need) {
-  void **p = buf;
-  if (*cap >= need)
-    return 0;
-  void *b = realloc(*p, need);
-  if (!b)
-    return -1;
-  *p = b;
-  *cap = need;
-  return 0;
-}
 
 static int is_integer(const char *s, size_t len) {
   size_t i = len && (s[0] == '-' || s[0] == '+');
@@ -109,7 +97,7 @@ CE_EXPORT void cached_embed_deinit(UDF_INIT *initid) {
 /* Copies a vector into the row's result buffer. */
 static int take_vector(void *ctx, const uint8_t *vec, uint32_t dims) {
   embed_state *st = ctx;
-  if (reserve(&st->vec, &st->vec_cap, (size_t)dims * 4))
+  if (ce_grow(&st->vec, &st->vec_cap, (size_t)dims * 4))
     return 1;
   memcpy(st->vec, vec, (size_t)dims * 4);
   st->dims = dims;
@@ -152,7 +140,7 @@ static int prepare_text(embed_state *st, const char *text, size_t len,
   size_t n = ce_utf8_cut(text, len, max);
   if (n < len)
     ce_stat_add(CE_STAT_TRUNCATED, 1);
-  if (reserve(&st->scratch, &st->scratch_cap, 3 * n + 1))
+  if (ce_grow(&st->scratch, &st->scratch_cap, 3 * n + 1))
     return -1;
   size_t m = ce_utf8_sanitize(text, n, st->scratch, &replaced);
   if (replaced)
@@ -222,8 +210,8 @@ CE_EXPORT char *cached_embed(UDF_INIT *initid, UDF_ARGS *args, char *result,
     return fail_row(st, is_null, err);
 
   size_t bytes = (size_t)emb.dims * 4;
-  if (reserve(&st->vec, &st->vec_cap, bytes) ||
-      reserve(&st->entry, &st->entry_cap, ce_entry_size(emb.dims))) {
+  if (ce_grow(&st->vec, &st->vec_cap, bytes) ||
+      ce_grow(&st->entry, &st->entry_cap, ce_entry_size(emb.dims))) {
     ce_embeddings_free(&emb);
     return fail_row(st, is_null, "out of memory");
   }

@@ -3,6 +3,7 @@
  * cache errors, provider latency). Never any setting, never the API key. */
 #include "udf_entry_points.h"
 
+#include "grow.h"
 #include "guard.h"
 #include "local_cache.h"
 #include "stats.h"
@@ -68,12 +69,8 @@ CE_EXPORT char *cached_embed_stats(UDF_INIT *initid, UDF_ARGS *args,
       *length = (unsigned long)n;
       return st->buf;
     }
-    size_t want = n + 64;
-    char *b = realloc(st->buf, want);
-    if (!b)
+    if (ce_grow(&st->buf, &st->cap, n + 64))
       return NULL;
-    st->buf = b;
-    st->cap = want;
   }
   return NULL;
 }

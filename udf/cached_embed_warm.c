@@ -15,6 +15,7 @@
 #include "config.h"
 #include "dims.h"
 #include "entry.h"
+#include "grow.h"
 #include "local_cache.h"
 #include "log.h"
 #include "provider_batch.h"
@@ -41,7 +42,7 @@ typedef struct {
   ce_config cfg;
   long long count; /* rows of this group now cached */
   queued *rows;
-  size_t n, cap, max_rows;
+  size_t n, rows_cap, max_rows; /* rows_cap in bytes */
   char *arena; /* keys and texts of the queued rows */
   size_t arena_len, arena_cap;
   char *prep; /* texts as sent: cut and repaired to UTF-8 */
@@ -50,20 +51,6 @@ typedef struct {
 } warm_state;
 
 static ce_ratelimit warm_rl = CE_RATELIMIT_INIT(5, 60);
-
-static int grow(void **buf, size_t *cap, size_t need, size_t unit) {
-  if (*cap >= need)
-    return 0;
-  size_t c = *cap ? *cap : 64;
-  while (c < need)
-    c *= 2;
-  void *b = realloc(*buf, c * unit);
-  if (!b)
-    return -1;
-  *buf = b;
-  *cap = c;
-  return 0;
-}
 
 CE_EXPORT ce_udf_bool cached_embed_warm_init(UDF_INIT *initid, UDF_ARGS *args,
                                              char *message) {
@@ -186,7 +173,7 @@ static void flush(warm_state *st) {
   for (size_t i = 0; i < n_miss; i++)
     prep_need += 3 * ce_utf8_cut(st->arena + miss[i]->text_off,
                                  miss[i]->text_len, max);
-  if (grow((void **)&st->prep, &st->prep_cap, prep_need + 1, 1))
+  if (ce_grow(&st->prep, &st->prep_cap, prep_need + 1))
     goto oom;
   size_t prep_len = 0;
   for (size_t i = 0; i < n_miss; i++) {
@@ -304,9 +291,8 @@ CE_EXPORT void cached_embed_warm_add(UDF_INIT *initid, UDF_ARGS *args,
   size_t keep = text_len;
   if (keep > (size_t)st->cfg.max_text_bytes + 4)
     keep = (size_t)st->cfg.max_text_bytes + 4;
-  if (grow((void **)&st->rows, &st->cap, st->n + 1, sizeof *st->rows) ||
-      grow((void **)&st->arena, &st->arena_cap,
-           st->arena_len + CE_KEY_MAX + keep, 1)) {
+  if (ce_grow(&st->rows, &st->rows_cap, (st->n + 1) * sizeof *st->rows) ||
+      ce_grow(&st->arena, &st->arena_cap, st->arena_len + CE_KEY_MAX + keep)) {
     ce_log_limited(&warm_rl, NULL, "warm-up: out of memory; row skipped");
     return;
   }

@@ -8,6 +8,7 @@
 #include "udf_entry_points.h"
 
 #include "config.h"
+#include "grow.h"
 #include "vector.h"
 
 #include <stdint.h>
@@ -145,14 +146,8 @@ CE_EXPORT char *embedding_to_json(UDF_INIT *initid, UDF_ARGS *args,
   *is_null = 1;
   if (!d)
     return NULL;
-  size_t need = ce_vec_json_cap(d);
-  if (need > st->cap) {
-    char *b = realloc(st->buf, need);
-    if (!b)
-      return NULL;
-    st->buf = b;
-    st->cap = need;
-  }
+  if (ce_grow(&st->buf, &st->cap, ce_vec_json_cap(d)))
+    return NULL;
   size_t n = ce_vec_to_json((const uint8_t *)args->args[0], d, st->buf,
                             st->cap);
   if (!n)

@@ -1,31 +1,19 @@
 #include "guard.h"
 
+#include "clock.h"
 #include "log.h"
 
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
 #define WINDOW_MS 60000LL
 
 typedef enum { CLOSED = 0, OPEN = 1, HALF_OPEN = 2 } circuit_state;
 
-static long long real_now_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void real_sleep_ms(long ms) {
-  struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-  while (nanosleep(&ts, &ts) != 0)
-    ;
-}
-
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
-static long long (*now_fn)(void) = real_now_ms;
-static void (*sleep_fn)(long) = real_sleep_ms;
+static long long (*now_fn)(void) = ce_mono_ms;
+static void (*sleep_fn)(long) = ce_sleep_ms;
 
 static struct {
   circuit_state state;
@@ -64,8 +52,8 @@ static uint64_t hash_str(const char *s) {
 
 void ce_guard_set_clock(long long (*now_ms)(void), void (*sleep_ms)(long ms)) {
   pthread_mutex_lock(&mu);
-  now_fn = now_ms ? now_ms : real_now_ms;
-  sleep_fn = sleep_ms ? sleep_ms : real_sleep_ms;
+  now_fn = now_ms ? now_ms : ce_mono_ms;
+  sleep_fn = sleep_ms ? sleep_ms : ce_sleep_ms;
   pthread_mutex_unlock(&mu);
 }
 

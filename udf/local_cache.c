@@ -1,9 +1,10 @@
 #include "local_cache.h"
 
+#include "clock.h"
+
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 typedef struct entry {
   struct entry *chain;            /* next in the bucket */
@@ -31,12 +32,6 @@ static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 static void init_shards(void) {
   for (int i = 0; i < CE_LOCAL_SHARDS; i++)
     pthread_mutex_init(&shards[i].mu, NULL);
-}
-
-static long long now_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static uint64_t hash_key(const char *k, size_t n) {
@@ -163,7 +158,7 @@ int ce_local_get(const char *key, size_t key_len,
   if (s->n_buckets) {
     entry **link = find(s, h, key, key_len);
     entry *e = *link;
-    if (e && e->expires_ms && e->expires_ms <= now_ms()) {
+    if (e && e->expires_ms && e->expires_ms <= ce_mono_ms()) {
       remove_entry(s, link);
     } else if (e && !memcmp(e->text_hash, text_hash, CE_SHA256_LEN) &&
                (!want_dims || e->dims == want_dims)) {
@@ -190,7 +185,7 @@ void ce_local_put(const char *key, size_t key_len,
     return;
   memset(e, 0, sizeof *e);
   e->key_hash = h;
-  e->expires_ms = ttl_ms > 0 ? now_ms() + ttl_ms : 0;
+  e->expires_ms = ttl_ms > 0 ? ce_mono_ms() + ttl_ms : 0;
   memcpy(e->text_hash, text_hash, CE_SHA256_LEN);
   e->dims = dims;
   e->key_len = (uint32_t)key_len;

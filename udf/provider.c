@@ -1,5 +1,6 @@
 #include "provider.h"
 
+#include "clock.h"
 #include "dims.h"
 #include "guard.h"
 #include "http.h"
@@ -240,18 +241,6 @@ void ce_embeddings_free(ce_embeddings *e) {
   memset(e, 0, sizeof *e);
 }
 
-long long ce_mono_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(long ms) {
-  struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-  while (nanosleep(&ts, &ts) != 0)
-    ;
-}
-
 /* The verdict on one attempt, without side effects but the message. */
 static int judge(const ce_config *cfg, ce_http_call *call, CURLcode cc,
                  long long t0_ms, size_t n, ce_embeddings *out, long *wait_ms,
@@ -365,7 +354,7 @@ int ce_provider_embed(const ce_config *cfg, const ce_text *in, size_t n,
                cfg->timeout_ms);
       break;
     }
-    sleep_ms(wait);
+    ce_sleep_ms(wait);
     ce_stat_add(CE_STAT_RETRIES, 1);
   }
   free(json);

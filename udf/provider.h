@@ -72,6 +72,4 @@ int ce_provider_admit(const ce_config *cfg, const ce_text *in, size_t n,
 /* The delay before retry `attempt`: Retry-After when given, else back-off. */
 long ce_provider_next_wait(int attempt, long retry_after_ms);
 
-long long ce_mono_ms(void);
-
 #endif

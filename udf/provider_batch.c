@@ -1,5 +1,6 @@
 #include "provider_batch.h"
 
+#include "clock.h"
 #include "guard.h"
 #include "log.h"
 #include "stats.h"
