@@ -32,15 +32,6 @@ static struct {
   long win_rpm, win_tpm; /* the limits the window counts for */
 } g;
 
-/* Per thread: what the last admitted request took, for ce_guard_result. */
-static __thread struct {
-  int pending;
-  unsigned long win_gen;
-  uint64_t estimate;
-  int probe;
-  unsigned long probe_gen;
-} mine;
-
 static const char *const STATE_NAMES[] = {"closed", "open", "half_open"};
 
 static uint64_t hash_str(const char *s) {
@@ -61,7 +52,6 @@ void ce_guard_reset(void) {
   pthread_mutex_lock(&mu);
   memset(&g, 0, sizeof g);
   pthread_mutex_unlock(&mu);
-  memset(&mine, 0, sizeof mine);
 }
 
 const char *ce_guard_circuit_state(void) {
@@ -86,8 +76,9 @@ static int wait_mode(const ce_config *cfg) {
 
 /* Circuit part of admit, under the lock. 0, or -1 with err. `logmsg` gets
  * a state-change line to print after unlocking. */
-static int circuit_admit(const ce_config *cfg, long long now, char *err,
-                         size_t errlen, char *logmsg, size_t logcap) {
+static int circuit_admit(const ce_config *cfg, long long now,
+                         ce_guard_ticket *mine, char *err, size_t errlen,
+                         char *logmsg, size_t logcap) {
   uint64_t eh = hash_str(cfg->endpoint);
   if (cfg->circuit_failures <= 0 || eh != g.endpoint_hash) {
     if (g.state != CLOSED && cfg->circuit_failures > 0)
@@ -130,21 +121,21 @@ static int circuit_admit(const ce_config *cfg, long long now, char *err,
     g.probe_out = 1;
     g.probe_since = now;
     g.probe_gen++;
-    mine.probe = 1;
-    mine.probe_gen = g.probe_gen;
+    mine->probe = 1;
+    mine->probe_gen = g.probe_gen;
   }
   return 0;
 }
 
 /* Gives back an unused probe slot, under the lock. */
-static void release_probe(void) {
-  if (mine.probe && g.state == HALF_OPEN && g.probe_gen == mine.probe_gen)
+static void release_probe(ce_guard_ticket *mine) {
+  if (mine->probe && g.state == HALF_OPEN && g.probe_gen == mine->probe_gen)
     g.probe_out = 0;
-  mine.probe = 0;
+  mine->probe = 0;
 }
 
 int ce_guard_admit(const ce_config *cfg, size_t n_inputs, size_t text_bytes,
-                   char *err, size_t errlen) {
+                   ce_guard_ticket *mine, char *err, size_t errlen) {
   char logmsg[200] = "";
   char budget_msg[200] = "";
   uint64_t estimate = text_bytes / 4;
@@ -152,14 +143,14 @@ int ce_guard_admit(const ce_config *cfg, size_t n_inputs, size_t text_bytes,
 
   if (estimate < n_inputs)
     estimate = n_inputs;
-  mine.pending = 0;
-  mine.probe = 0;
+  mine->pending = 0;
+  mine->probe = 0;
 
   pthread_mutex_lock(&mu);
   long long now = now_fn();
   long long deadline = now + cfg->timeout_ms;
 
-  if (circuit_admit(cfg, now, err, errlen, logmsg, sizeof logmsg)) {
+  if (circuit_admit(cfg, now, mine, err, errlen, logmsg, sizeof logmsg)) {
     rc = -1;
     goto out;
   }
@@ -208,7 +199,7 @@ int ce_guard_admit(const ce_config *cfg, size_t n_inputs, size_t text_bytes,
                  what, limit, wait, cfg->timeout_ms);
       else
         snprintf(err, errlen, "cost guard: %s %ld reached", what, limit);
-      release_probe();
+      release_probe(mine);
       rc = -1;
       goto out;
     }
@@ -222,9 +213,9 @@ int ce_guard_admit(const ce_config *cfg, size_t n_inputs, size_t text_bytes,
   }
   g.requests++;
   g.tokens += estimate;
-  mine.pending = 1;
-  mine.win_gen = g.win_gen;
-  mine.estimate = estimate;
+  mine->pending = 1;
+  mine->win_gen = g.win_gen;
+  mine->estimate = estimate;
 admitted:
 out:
   pthread_mutex_unlock(&mu);
@@ -235,24 +226,25 @@ out:
   return rc;
 }
 
-void ce_guard_result(const ce_config *cfg, int outcome, uint64_t tokens) {
+void ce_guard_result(const ce_config *cfg, ce_guard_ticket *mine, int outcome,
+                     uint64_t tokens) {
   char logmsg[200] = "";
 
   pthread_mutex_lock(&mu);
   long long now = now_fn();
-  if (mine.pending && mine.win_gen == g.win_gen) {
+  if (mine->pending && mine->win_gen == g.win_gen) {
     if (outcome == CE_GUARD_NOT_SENT) {
       g.requests = g.requests > 0 ? g.requests - 1 : 0;
-      g.tokens = g.tokens >= mine.estimate ? g.tokens - mine.estimate : 0;
+      g.tokens = g.tokens >= mine->estimate ? g.tokens - mine->estimate : 0;
     } else if (tokens) {
-      g.tokens = g.tokens >= mine.estimate ? g.tokens - mine.estimate : 0;
+      g.tokens = g.tokens >= mine->estimate ? g.tokens - mine->estimate : 0;
       g.tokens += tokens;
     }
   }
-  mine.pending = 0;
+  mine->pending = 0;
 
   if (cfg->circuit_failures > 0 && outcome != CE_GUARD_NOT_SENT) {
-    int probe = mine.probe && g.probe_gen == mine.probe_gen;
+    int probe = mine->probe && g.probe_gen == mine->probe_gen;
     if (outcome == CE_GUARD_OK || (outcome == CE_GUARD_NEUTRAL && probe)) {
       if (g.state != CLOSED)
         snprintf(logmsg, sizeof logmsg,
@@ -282,9 +274,9 @@ void ce_guard_result(const ce_config *cfg, int outcome, uint64_t tokens) {
       }
     }
   } else if (outcome == CE_GUARD_NOT_SENT) {
-    release_probe();
+    release_probe(mine);
   }
-  mine.probe = 0;
+  mine->probe = 0;
   pthread_mutex_unlock(&mu);
   if (logmsg[0])
     ce_log("%s", logmsg);

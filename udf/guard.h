@@ -32,15 +32,27 @@
 #define CE_GUARD_NEUTRAL 2   /* 400/413/422: the provider is up */
 #define CE_GUARD_NOT_SENT -1 /* admitted, but no request went out */
 
-/* Before each HTTP attempt: 0 to go ahead; -1 (message in err) when the
- * circuit is open, or over budget in mode null, or in mode wait when the
- * budget does not come back within cfg->timeout_ms. */
-int ce_guard_admit(const ce_config *cfg, size_t n_inputs, size_t text_bytes,
-                   char *err, size_t errlen);
+/* What one admitted request took, handed back with its result. A thread
+ * may have several requests in flight (the warm-up's batches), each with
+ * its own ticket. */
+typedef struct ce_guard_ticket {
+  int pending; /* counted in the cost window below */
+  unsigned long win_gen;
+  uint64_t estimate;
+  int probe; /* this request is the half-open circuit's probe */
+  unsigned long probe_gen;
+} ce_guard_ticket;
 
-/* After each admitted attempt: one of the outcomes above and the tokens the
- * provider reported (0 = unknown: the estimate stands). */
-void ce_guard_result(const ce_config *cfg, int outcome, uint64_t tokens);
+/* Before each HTTP attempt: 0 to go ahead (fills *t); -1 (message in err)
+ * when the circuit is open, or over budget in mode null, or in mode wait
+ * when the budget does not come back within cfg->timeout_ms. */
+int ce_guard_admit(const ce_config *cfg, size_t n_inputs, size_t text_bytes,
+                   ce_guard_ticket *t, char *err, size_t errlen);
+
+/* After each admitted attempt: its ticket, one of the outcomes above and
+ * the tokens the provider reported (0 = unknown: the estimate stands). */
+void ce_guard_result(const ce_config *cfg, ce_guard_ticket *t, int outcome,
+                     uint64_t tokens);
 
 /* The outcome an HTTP status stands for. */
 int ce_guard_outcome_for_status(long status);

@@ -276,24 +276,25 @@ static int judge(const ce_config *cfg, ce_http_call *call, CURLcode cc,
   return ce_provider_retryable(call->status) ? 1 : -1;
 }
 
-int ce_provider_judge(const ce_config *cfg, ce_http_call *call, CURLcode cc,
-                      long long t0_ms, size_t n, ce_embeddings *out,
-                      long *wait_ms, char *err, size_t errlen) {
+int ce_provider_judge(const ce_config *cfg, ce_guard_ticket *ticket,
+                      ce_http_call *call, CURLcode cc, long long t0_ms,
+                      size_t n, ce_embeddings *out, long *wait_ms, char *err,
+                      size_t errlen) {
   int outcome;
   ce_stat_add(CE_STAT_PROVIDER_REQUESTS, 1);
   int verdict =
       judge(cfg, call, cc, t0_ms, n, out, wait_ms, &outcome, err, errlen);
   /* The circuit breaker and cost guard (guard.h) see every attempt. */
-  ce_guard_result(cfg, outcome, verdict == 0 ? out->tokens : 0);
+  ce_guard_result(cfg, ticket, outcome, verdict == 0 ? out->tokens : 0);
   return verdict;
 }
 
 int ce_provider_admit(const ce_config *cfg, const ce_text *in, size_t n,
-                      char *err, size_t errlen) {
+                      ce_guard_ticket *ticket, char *err, size_t errlen) {
   size_t text_bytes = 0;
   for (size_t i = 0; i < n; i++)
     text_bytes += in[i].len;
-  if (ce_guard_admit(cfg, n, text_bytes, err, errlen) == 0)
+  if (ce_guard_admit(cfg, n, text_bytes, ticket, err, errlen) == 0)
     return 0;
   ce_stat_add(CE_STAT_GUARD_REJECTS, 1);
   return -1;
@@ -323,6 +324,7 @@ int ce_provider_embed(const ce_config *cfg, const ce_text *in, size_t n,
   for (int attempt = 0;; attempt++) {
     long remaining = (long)(deadline - ce_mono_ms());
     ce_http_call call;
+    ce_guard_ticket ticket;
     long wait;
 
     if (remaining <= 0) {
@@ -331,17 +333,17 @@ int ce_provider_embed(const ce_config *cfg, const ce_text *in, size_t n,
                l ? "; " : "", cfg->timeout_ms);
       break;
     }
-    if (ce_provider_admit(cfg, in, n, err, errlen))
+    if (ce_provider_admit(cfg, in, n, &ticket, err, errlen))
       break;
     if (ce_http_prepare(&call, cfg, json, remaining,
                         ce_provider_response_limit(n), err, errlen)) {
-      ce_guard_result(cfg, CE_GUARD_NOT_SENT, 0);
+      ce_guard_result(cfg, &ticket, CE_GUARD_NOT_SENT, 0);
       break;
     }
     long long t0 = ce_mono_ms();
     CURLcode cc = ce_http_perform(&call);
-    int verdict =
-        ce_provider_judge(cfg, &call, cc, t0, n, out, &wait, err, errlen);
+    int verdict = ce_provider_judge(cfg, &ticket, &call, cc, t0, n, out,
+                                    &wait, err, errlen);
     ce_http_finish(&call);
     if (verdict == 0)
       rc = 0;

@@ -6,6 +6,7 @@
 #define CE_PROVIDER_H
 
 #include "config.h"
+#include "guard.h"
 #include "http.h"
 
 #include <stddef.h>
@@ -59,15 +60,17 @@ void ce_embeddings_free(ce_embeddings *e);
 /* Judges one finished attempt of a request for `n` inputs (counts it in the
  * stats): 0 = `out` filled; 1 = worth another try (*wait_ms = Retry-After,
  * or -1); -1 = final failure. Shared by the single and the batch paths. */
-int ce_provider_judge(const ce_config *cfg, ce_http_call *call, CURLcode cc,
-                      long long t0_ms, size_t n, ce_embeddings *out,
-                      long *wait_ms, char *err, size_t errlen);
+int ce_provider_judge(const ce_config *cfg, ce_guard_ticket *ticket,
+                      ce_http_call *call, CURLcode cc, long long t0_ms,
+                      size_t n, ce_embeddings *out, long *wait_ms, char *err,
+                      size_t errlen);
 
 /* Asks the guard (circuit breaker, cost guard) before an attempt; 0 to go
- * ahead, -1 with the reason in err (counted as a guard reject). After an
- * admitted attempt that was not sent, call ce_guard_result(NOT_SENT). */
+ * ahead (fills *ticket), -1 with the reason in err (counted as a guard
+ * reject). After an admitted attempt that was not sent, call
+ * ce_guard_result(NOT_SENT) with the ticket. */
 int ce_provider_admit(const ce_config *cfg, const ce_text *in, size_t n,
-                      char *err, size_t errlen);
+                      ce_guard_ticket *ticket, char *err, size_t errlen);
 
 /* The delay before retry `attempt`: Retry-After when given, else back-off. */
 long ce_provider_next_wait(int attempt, long retry_after_ms);

@@ -15,6 +15,7 @@ typedef struct {
   size_t first, count; /* the inputs of this request */
   char *json;
   ce_http_call call;
+  ce_guard_ticket ticket; /* the attempt in flight */
   job_state state;
   int attempt;
   long long deadline, start_at, t0;
@@ -65,7 +66,7 @@ static void start(const ce_config *cfg, CURLM *multi, const ce_text *in,
     fail(j);
     return;
   }
-  if (ce_provider_admit(cfg, in + j->first, j->count, j->err,
+  if (ce_provider_admit(cfg, in + j->first, j->count, &j->ticket, j->err,
                         sizeof j->err)) {
     fail(j);
     return;
@@ -73,14 +74,14 @@ static void start(const ce_config *cfg, CURLM *multi, const ce_text *in,
   if (ce_http_prepare(&j->call, cfg, j->json, remaining,
                       ce_provider_response_limit(j->count), j->err,
                       sizeof j->err)) {
-    ce_guard_result(cfg, CE_GUARD_NOT_SENT, 0);
+    ce_guard_result(cfg, &j->ticket, CE_GUARD_NOT_SENT, 0);
     fail(j);
     return;
   }
   curl_easy_setopt(j->call.easy, CURLOPT_PRIVATE, (char *)j);
   if (curl_multi_add_handle(multi, j->call.easy) != CURLM_OK) {
     ce_http_finish(&j->call);
-    ce_guard_result(cfg, CE_GUARD_NOT_SENT, 0);
+    ce_guard_result(cfg, &j->ticket, CE_GUARD_NOT_SENT, 0);
     snprintf(j->err, sizeof j->err, "could not start an http transfer");
     fail(j);
     return;
@@ -96,8 +97,8 @@ static void finish(const ce_config *cfg, CURLM *multi, job *j, CURLcode cc,
   long wait;
   curl_easy_getinfo(j->call.easy, CURLINFO_RESPONSE_CODE, &j->call.status);
   curl_multi_remove_handle(multi, j->call.easy);
-  int verdict = ce_provider_judge(cfg, &j->call, cc, j->t0, j->count, &e,
-                                  &wait, j->err, sizeof j->err);
+  int verdict = ce_provider_judge(cfg, &j->ticket, &j->call, cc, j->t0,
+                                  j->count, &e, &wait, j->err, sizeof j->err);
   ce_http_finish(&j->call);
   if (verdict == 0) {
     int rc = store(j, &e, vecs, dims, n, ok);

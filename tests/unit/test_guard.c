@@ -4,7 +4,10 @@
 
 #include <pthread.h>
 #include <stdlib.h>
+#include <string.h>
 
+/* One ticket per thread: each thread here has one request at a time. */
+static __thread ce_guard_ticket T;
 static long long fake_now = 1000;
 static long slept_total;
 static long long fake_clock(void) { return fake_now; }
@@ -23,7 +26,7 @@ static ce_config base(void) {
 }
 
 static int admit(const ce_config *c, char *err) {
-  return ce_guard_admit(c, 1, 40, err, 200);
+  return ce_guard_admit(c, 1, 40, &T, err, 200);
 }
 
 static void test_circuit(void) {
@@ -34,21 +37,21 @@ static void test_circuit(void) {
   /* two failures, one success: the count starts again */
   for (int i = 0; i < 2; i++) {
     CHECK(admit(&c, err) == 0);
-    ce_guard_result(&c, CE_GUARD_FAIL, 0);
+    ce_guard_result(&c, &T, CE_GUARD_FAIL, 0);
   }
   CHECK(admit(&c, err) == 0);
-  ce_guard_result(&c, CE_GUARD_OK, 5);
+  ce_guard_result(&c, &T, CE_GUARD_OK, 5);
   CHECK_STR(ce_guard_circuit_state(), "closed");
   /* neutral answers (400) neither count nor reset */
   for (int i = 0; i < 2; i++) {
     CHECK(admit(&c, err) == 0);
-    ce_guard_result(&c, CE_GUARD_FAIL, 0);
+    ce_guard_result(&c, &T, CE_GUARD_FAIL, 0);
   }
   CHECK(admit(&c, err) == 0);
-  ce_guard_result(&c, CE_GUARD_NEUTRAL, 0);
+  ce_guard_result(&c, &T, CE_GUARD_NEUTRAL, 0);
   CHECK_STR(ce_guard_circuit_state(), "closed");
   CHECK(admit(&c, err) == 0);
-  ce_guard_result(&c, CE_GUARD_FAIL, 0);
+  ce_guard_result(&c, &T, CE_GUARD_FAIL, 0);
   CHECK_STR(ce_guard_circuit_state(), "open");
   /* open: fail fast with the numbers */
   err[0] = 0;
@@ -64,24 +67,24 @@ static void test_circuit(void) {
   CHECK(admit(&c, err) == 0);
   CHECK_STR(ce_guard_circuit_state(), "half_open");
   /* the probe fails: open again for the cool-down */
-  ce_guard_result(&c, CE_GUARD_FAIL, 0);
+  ce_guard_result(&c, &T, CE_GUARD_FAIL, 0);
   CHECK_STR(ce_guard_circuit_state(), "open");
   CHECK(admit(&c, err) == -1);
   fake_now += 10000;
   CHECK(admit(&c, err) == 0);
   CHECK_STR(ce_guard_circuit_state(), "half_open");
-  ce_guard_result(&c, CE_GUARD_OK, 0);
+  ce_guard_result(&c, &T, CE_GUARD_OK, 0);
   CHECK_STR(ce_guard_circuit_state(), "closed");
   CHECK(admit(&c, err) == 0);
-  ce_guard_result(&c, CE_GUARD_OK, 0);
+  ce_guard_result(&c, &T, CE_GUARD_OK, 0);
 }
 
 static int other_rc;
 static void *other_admit(void *arg) {
   char err[200];
-  other_rc = ce_guard_admit(arg, 1, 4, err, sizeof err);
+  other_rc = ce_guard_admit(arg, 1, 4, &T, err, sizeof err);
   if (other_rc == 0)
-    ce_guard_result(arg, CE_GUARD_NOT_SENT, 0);
+    ce_guard_result(arg, &T, CE_GUARD_NOT_SENT, 0);
   return NULL;
 }
 
@@ -92,7 +95,7 @@ static void test_single_probe(void) {
   ce_guard_reset();
   for (int i = 0; i < 3; i++) {
     CHECK(admit(&c, err) == 0);
-    ce_guard_result(&c, CE_GUARD_FAIL, 0);
+    ce_guard_result(&c, &T, CE_GUARD_FAIL, 0);
   }
   fake_now += 10000;
   CHECK(admit(&c, err) == 0); /* this thread holds the probe */
@@ -100,7 +103,7 @@ static void test_single_probe(void) {
   pthread_join(t, NULL);
   CHECK(other_rc == -1);
   /* a probe that was admitted but never sent gives its slot back */
-  ce_guard_result(&c, CE_GUARD_NOT_SENT, 0);
+  ce_guard_result(&c, &T, CE_GUARD_NOT_SENT, 0);
   CHECK_STR(ce_guard_circuit_state(), "half_open");
   pthread_create(&t, NULL, other_admit, &c);
   pthread_join(t, NULL);
@@ -110,7 +113,7 @@ static void test_single_probe(void) {
   CHECK(admit(&c, err) == -1);
   fake_now += c.timeout_ms + 1000;
   CHECK(admit(&c, err) == 0);
-  ce_guard_result(&c, CE_GUARD_NEUTRAL, 0); /* a probe's 400: provider is up */
+  ce_guard_result(&c, &T, CE_GUARD_NEUTRAL, 0); /* a probe's 400: provider is up */
   CHECK_STR(ce_guard_circuit_state(), "closed");
 }
 
@@ -121,12 +124,12 @@ static void test_circuit_off_and_endpoint_change(void) {
   c.circuit_failures = 0;
   for (int i = 0; i < 50; i++) {
     CHECK(admit(&c, err) == 0);
-    ce_guard_result(&c, CE_GUARD_FAIL, 0);
+    ce_guard_result(&c, &T, CE_GUARD_FAIL, 0);
   }
   CHECK_STR(ce_guard_circuit_state(), "closed");
   c.circuit_failures = 1;
   CHECK(admit(&c, err) == 0);
-  ce_guard_result(&c, CE_GUARD_FAIL, 0);
+  ce_guard_result(&c, &T, CE_GUARD_FAIL, 0);
   CHECK(admit(&c, err) == -1);
   strcpy(c.endpoint, "http://127.0.0.1:1/other");
   CHECK(admit(&c, err) == 0);
@@ -140,14 +143,14 @@ static void test_requests_per_minute(void) {
   c.max_requests_per_minute = 100;
   for (int i = 0; i < 100; i++) {
     CHECK(admit(&c, err) == 0);
-    ce_guard_result(&c, CE_GUARD_OK, 0);
+    ce_guard_result(&c, &T, CE_GUARD_OK, 0);
   }
   CHECK(admit(&c, err) == -1);
   CHECK_STR(err, "cost guard: max_requests_per_minute 100 reached");
   /* requests not sent are given back */
   fake_now += 60000;
   CHECK(admit(&c, err) == 0);
-  ce_guard_result(&c, CE_GUARD_NOT_SENT, 0);
+  ce_guard_result(&c, &T, CE_GUARD_NOT_SENT, 0);
   for (int i = 0; i < 100; i++)
     CHECK(admit(&c, err) == 0);
   CHECK(admit(&c, err) == -1);
@@ -175,24 +178,24 @@ static void test_tokens_per_minute(void) {
   c.max_tokens_per_minute = 1000;
   /* 400 bytes -> estimated 100 tokens */
   for (int i = 0; i < 10; i++) {
-    CHECK(ce_guard_admit(&c, 1, 400, err, sizeof err) == 0);
-    ce_guard_result(&c, CE_GUARD_OK, 0);
+    CHECK(ce_guard_admit(&c, 1, 400, &T, err, sizeof err) == 0);
+    ce_guard_result(&c, &T, CE_GUARD_OK, 0);
   }
-  CHECK(ce_guard_admit(&c, 1, 400, err, sizeof err) == -1);
+  CHECK(ce_guard_admit(&c, 1, 400, &T, err, sizeof err) == -1);
   CHECK_STR(err, "cost guard: max_tokens_per_minute 1000 reached");
   /* the reported usage replaces the estimate */
   fake_now += 60000;
   for (int i = 0; i < 10; i++) {
-    CHECK(ce_guard_admit(&c, 1, 400, err, sizeof err) == 0);
-    ce_guard_result(&c, CE_GUARD_OK, 10); /* it was only 10 */
+    CHECK(ce_guard_admit(&c, 1, 400, &T, err, sizeof err) == 0);
+    ce_guard_result(&c, &T, CE_GUARD_OK, 10); /* it was only 10 */
   }
-  CHECK(ce_guard_admit(&c, 1, 400, err, sizeof err) == 0);
-  ce_guard_result(&c, CE_GUARD_OK, 10);
+  CHECK(ce_guard_admit(&c, 1, 400, &T, err, sizeof err) == 0);
+  ce_guard_result(&c, &T, CE_GUARD_OK, 10);
   /* one request bigger than the whole budget goes when the window is new */
   fake_now += 60000;
-  CHECK(ce_guard_admit(&c, 1, 40000, err, sizeof err) == 0);
-  ce_guard_result(&c, CE_GUARD_OK, 0);
-  CHECK(ce_guard_admit(&c, 1, 4, err, sizeof err) == -1);
+  CHECK(ce_guard_admit(&c, 1, 40000, &T, err, sizeof err) == 0);
+  ce_guard_result(&c, &T, CE_GUARD_OK, 0);
+  CHECK(ce_guard_admit(&c, 1, 4, &T, err, sizeof err) == -1);
 }
 
 /* Many threads at once: the budget holds exactly. */
@@ -203,11 +206,11 @@ static void *hammer(void *arg) {
   char err[200];
   (void)arg;
   for (int i = 0; i < 200; i++) {
-    if (ce_guard_admit(&shared_cfg, 1, 8, err, sizeof err) == 0) {
+    if (ce_guard_admit(&shared_cfg, 1, 8, &T, err, sizeof err) == 0) {
       pthread_mutex_lock(&count_mu);
       admitted_count++;
       pthread_mutex_unlock(&count_mu);
-      ce_guard_result(&shared_cfg, CE_GUARD_OK, 0);
+      ce_guard_result(&shared_cfg, &T, CE_GUARD_OK, 0);
     }
   }
   return NULL;
@@ -227,6 +230,28 @@ static void test_threads(void) {
   ce_guard_set_clock(fake_clock, fake_sleep);
 }
 
+/* The warm-up has several requests in flight on one thread: each carries
+ * its own ticket, so the probe's result is recognised as the probe's. */
+static void test_tickets_in_one_thread(void) {
+  ce_config c = base();
+  ce_guard_ticket a, b;
+  char err[200];
+  ce_guard_reset();
+  for (int i = 0; i < 3; i++) {
+    CHECK(ce_guard_admit(&c, 1, 40, &a, err, sizeof err) == 0);
+    ce_guard_result(&c, &a, CE_GUARD_FAIL, 0);
+  }
+  CHECK_STR(ce_guard_circuit_state(), "open");
+  fake_now += 10001;
+  CHECK(ce_guard_admit(&c, 1, 40, &a, err, sizeof err) == 0); /* the probe */
+  CHECK(ce_guard_admit(&c, 1, 40, &b, err, sizeof err) == -1);
+  CHECK(strstr(err, "a probe request is deciding") != NULL);
+  ce_guard_result(&c, &a, CE_GUARD_OK, 0);
+  CHECK_STR(ce_guard_circuit_state(), "closed");
+  CHECK(ce_guard_admit(&c, 1, 40, &b, err, sizeof err) == 0);
+  ce_guard_result(&c, &b, CE_GUARD_OK, 0);
+}
+
 int main(void) {
   ce_guard_set_clock(fake_clock, fake_sleep);
   CHECK(ce_guard_outcome_for_status(200) == CE_GUARD_OK);
@@ -241,5 +266,6 @@ int main(void) {
   test_requests_per_minute();
   test_tokens_per_minute();
   test_threads();
+  test_tickets_in_one_thread();
   return CHECK_DONE();
 }
