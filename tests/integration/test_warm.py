@@ -1,6 +1,7 @@
 """cached_embed_warm(key, text): the batch warm-up aggregate. Request counts
 are checked with the local embedding server's counters."""
 
+import json
 import math
 import os
 import struct
@@ -102,7 +103,11 @@ class WarmTest(ServerTestCase):
         texts = ["rate limited %d" % i for i in range(120)]
         make_table(texts)
         Embed.faults({"status": 429, "retry_after": "0"})
+        before = json.loads(scalar("SELECT cached_embed_stats()"))
         self.assertEqual(warm(), 120)
+        after = json.loads(scalar("SELECT cached_embed_stats()"))
+        self.assertEqual(after["retries"] - before["retries"], 1)
+        self.assertEqual(after["provider_errors"], before["provider_errors"])
         st = Embed.stats()
         self.assertEqual(st["by_status"].get("429"), 1)
         self.assertEqual(st["requests"], 3)  # 2 batches + 1 retry
