@@ -299,10 +299,10 @@ static const char *env_get(const char *name) { return getenv(name); }
 static void log_bad(void *ctx, int line, const char *msg) {
   const char *path = ctx;
   if (line)
-    ce_log("config %s line %d: %s; keeping the previous value", path, line,
+    ce_log("config %s line %d: %s; line ignored, the default applies", path, line,
            msg);
   else
-    ce_log("config: %s; keeping the previous value", msg);
+    ce_log("config: %s; ignored, the file or default value applies", msg);
 }
 
 static const char *config_path(void) {
