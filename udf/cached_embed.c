@@ -32,6 +32,7 @@ typedef struct {
   size_t scratch_cap;
   uint8_t hash[CE_SHA256_LEN];
   uint32_t dims;
+  uint32_t want_dims; /* the row's expected length (ce_dims_expected) */
   size_t key_len;
   char key[CE_KEY_MAX];
 } embed_state;
@@ -111,8 +112,8 @@ static int accept_entry(void *ctx, const uint8_t *val, size_t len,
   embed_state *st = ctx;
   const uint8_t *vec;
   uint32_t dims;
-  ce_entry_status s = ce_entry_decode(val, len, st->hash,
-                                      ce_dims_expected(&st->cfg), &vec, &dims);
+  ce_entry_status s =
+      ce_entry_decode(val, len, st->hash, st->want_dims, &vec, &dims);
   if (s == CE_ENTRY_STALE) {
     ce_stat_add(CE_STAT_STALE, 1);
     return 1;
@@ -133,20 +134,15 @@ static int accept_entry(void *ctx, const uint8_t *val, size_t len,
   return 0;
 }
 
-/* Cuts the text to max_text_bytes and repairs it to UTF-8 in st->scratch. */
+/* The text as sent (ce_text_prepare), in st->scratch. */
 static int prepare_text(embed_state *st, const char *text, size_t len,
                         ce_text *out) {
-  size_t max = (size_t)st->cfg.max_text_bytes, replaced;
-  size_t n = ce_utf8_cut(text, len, max);
-  if (n < len)
-    ce_stat_add(CE_STAT_TRUNCATED, 1);
-  if (ce_grow(&st->scratch, &st->scratch_cap, 3 * n + 1))
+  size_t max = (size_t)st->cfg.max_text_bytes;
+  if (ce_grow(&st->scratch, &st->scratch_cap,
+              ce_text_prepare_cap(len, max) + 1))
     return -1;
-  size_t m = ce_utf8_sanitize(text, n, st->scratch, &replaced);
-  if (replaced)
-    ce_stat_add(CE_STAT_INVALID_UTF8, 1);
   out->s = st->scratch;
-  out->len = ce_utf8_cut(st->scratch, m, max);
+  out->len = ce_text_prepare(text, len, max, st->scratch);
   return 0;
 }
 
@@ -185,10 +181,10 @@ CE_EXPORT char *cached_embed(UDF_INIT *initid, UDF_ARGS *args, char *result,
   ce_sha256(text, text_len, st->hash);
   st->key_len = ce_key_build(&st->cfg, args->args[0], args->lengths[0],
                              st->hash, st->key);
-  uint32_t want = ce_dims_expected(&st->cfg);
+  st->want_dims = ce_dims_expected(&st->cfg);
 
-  if (ce_local_get(st->key, st->key_len, st->hash, want, take_vector, st) ==
-      0) {
+  if (ce_local_get(st->key, st->key_len, st->hash, st->want_dims, take_vector,
+                   st) == 0) {
     ce_stat_add(CE_STAT_HITS_LOCAL, 1);
     *length = (unsigned long)st->dims * 4;
     return (char *)st->vec;

@@ -171,8 +171,7 @@ static void flush(warm_state *st) {
     goto oom;
   size_t max = (size_t)st->cfg.max_text_bytes, prep_need = 0;
   for (size_t i = 0; i < n_miss; i++)
-    prep_need += 3 * ce_utf8_cut(st->arena + miss[i]->text_off,
-                                 miss[i]->text_len, max);
+    prep_need += ce_text_prepare_cap(miss[i]->text_len, max);
   if (ce_grow(&st->prep, &st->prep_cap, prep_need + 1))
     goto oom;
   size_t prep_len = 0;
@@ -181,16 +180,11 @@ static void flush(warm_state *st) {
       miss[i]->unique = n_unique - 1;
       continue;
     }
-    const char *raw = st->arena + miss[i]->text_off;
-    size_t cut = ce_utf8_cut(raw, miss[i]->text_len, max), replaced;
-    if (cut < miss[i]->text_len)
-      ce_stat_add(CE_STAT_TRUNCATED, 1);
-    size_t m = ce_utf8_sanitize(raw, cut, st->prep + prep_len, &replaced);
-    if (replaced)
-      ce_stat_add(CE_STAT_INVALID_UTF8, 1);
     texts[n_unique].s = st->prep + prep_len;
-    texts[n_unique].len = ce_utf8_cut(st->prep + prep_len, m, max);
-    prep_len += m;
+    texts[n_unique].len = ce_text_prepare(st->arena + miss[i]->text_off,
+                                          miss[i]->text_len, max,
+                                          st->prep + prep_len);
+    prep_len += texts[n_unique].len;
     miss[i]->unique = n_unique++;
   }
 
@@ -275,7 +269,6 @@ CE_EXPORT void cached_embed_warm_add(UDF_INIT *initid, UDF_ARGS *args,
   warm_state *st = (warm_state *)initid->ptr;
   const char *text = args->args[1];
   size_t text_len = args->lengths[1];
-  char key[CE_KEY_MAX];
   (void)is_null;
   (void)error;
 
@@ -299,6 +292,8 @@ CE_EXPORT void cached_embed_warm_add(UDF_INIT *initid, UDF_ARGS *args,
   queued *r = &st->rows[st->n];
   memset(r, 0, sizeof *r);
   ce_sha256(text, text_len, r->hash);
+  /* The key goes straight into the arena; kept only if the row is queued. */
+  char *key = st->arena + st->arena_len;
   size_t key_len = ce_key_build(&st->cfg, args->args[0], args->lengths[0],
                                 r->hash, key);
   /* Already in the local cache: nothing to queue for this row. */
@@ -310,7 +305,6 @@ CE_EXPORT void cached_embed_warm_add(UDF_INIT *initid, UDF_ARGS *args,
   }
   r->key_off = st->arena_len;
   r->key_len = key_len;
-  memcpy(st->arena + st->arena_len, key, key_len);
   st->arena_len += key_len;
   r->text_off = st->arena_len;
   r->text_len = keep;

@@ -1,5 +1,7 @@
 #include "text.h"
 
+#include "stats.h"
+
 #include <string.h>
 
 int ce_text_is_blank(const char *s, size_t len) {
@@ -70,4 +72,18 @@ size_t ce_utf8_cut(const char *s, size_t len, size_t max) {
   while (max > 0 && ((unsigned char)s[max] & 0xC0) == 0x80)
     max--;
   return max;
+}
+
+size_t ce_text_prepare_cap(size_t len, size_t max) {
+  return 3 * (len < max ? len : max);
+}
+
+size_t ce_text_prepare(const char *raw, size_t len, size_t max, char *out) {
+  size_t cut = ce_utf8_cut(raw, len, max), replaced;
+  if (cut < len)
+    ce_stat_add(CE_STAT_TRUNCATED, 1);
+  size_t m = ce_utf8_sanitize(raw, cut, out, &replaced);
+  if (replaced)
+    ce_stat_add(CE_STAT_INVALID_UTF8, 1);
+  return ce_utf8_cut(out, m, max);
 }

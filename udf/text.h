@@ -18,4 +18,13 @@ size_t ce_utf8_sanitize(const char *in, size_t len, char *out, size_t *replaced)
  * UTF-8 text `s`. */
 size_t ce_utf8_cut(const char *s, size_t len, size_t max);
 
+/* Room ce_text_prepare needs in `out` for a text of `len` bytes. */
+size_t ce_text_prepare_cap(size_t len, size_t max);
+
+/* The text as it is sent: cut to `max` bytes on a character boundary, bytes
+ * that are not UTF-8 replaced by U+FFFD, cut again (a replacement takes 3
+ * bytes). Counts the truncated and invalid_utf8 stats. Returns the length
+ * written to `out`. */
+size_t ce_text_prepare(const char *raw, size_t len, size_t max, char *out);
+
 #endif

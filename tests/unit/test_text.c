@@ -59,9 +59,23 @@ static void test_sha256(void) {
   free(mil);
 }
 
+static void test_prepare(void) {
+  char out[64];
+  CHECK(ce_text_prepare_cap(10, 4) == 12 && ce_text_prepare_cap(3, 4) == 9);
+  /* cut at 4 bytes without splitting the é, nothing to repair */
+  CHECK(ce_text_prepare("ab\xc3\xa9z", 5, 3, out) == 2 && !memcmp(out, "ab", 2));
+  /* a bad byte becomes U+FFFD; the result is cut again to the limit */
+  size_t n = ce_text_prepare("abc\xe9", 4, 5, out);
+  CHECK(n == 3 && !memcmp(out, "abc", 3));
+  n = ce_text_prepare("a\xe9", 2, 8, out);
+  CHECK(n == 4 && !memcmp(out, "a\xef\xbf\xbd", 4));
+  CHECK(ce_text_prepare("plain", 5, 100, out) == 5 && !memcmp(out, "plain", 5));
+}
+
 int main(void) {
   test_utf8();
   test_cut_and_blank();
   test_sha256();
+  test_prepare();
   return CHECK_DONE();
 }
