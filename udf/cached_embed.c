@@ -128,9 +128,7 @@ static int accept_entry(void *ctx, const uint8_t *val, size_t len,
   }
   if (take_vector(st, vec, dims))
     return 1;
-  if (pttl_ms > 0 || pttl_ms == -1)
-    ce_local_put(st->key, st->key_len, st->hash, vec, dims,
-                 pttl_ms > 0 ? pttl_ms : 0);
+  ce_local_put_from_redis(st->key, st->key_len, st->hash, vec, dims, pttl_ms);
   return 0;
 }
 

@@ -116,9 +116,8 @@ static void on_cached(void *ctx, size_t i, const uint8_t *val, size_t len,
   if (s != CE_ENTRY_OK)
     return;
   r->hit = 1;
-  if (pttl_ms > 0 || pttl_ms == -1)
-    ce_local_put(st->arena + r->key_off, r->key_len, r->hash, vec, dims,
-                 pttl_ms > 0 ? pttl_ms : 0);
+  ce_local_put_from_redis(st->arena + r->key_off, r->key_len, r->hash, vec,
+                          dims, pttl_ms);
 }
 
 static int by_hash(const void *a, const void *b) {

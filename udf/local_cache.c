@@ -213,6 +213,14 @@ void ce_local_put(const char *key, size_t key_len,
   pthread_mutex_unlock(&s->mu);
 }
 
+void ce_local_put_from_redis(const char *key, size_t key_len,
+                             const uint8_t text_hash[CE_SHA256_LEN],
+                             const uint8_t *vec, uint32_t dims,
+                             long long pttl_ms) {
+  if (pttl_ms > 0 || pttl_ms == -1)
+    ce_local_put(key, key_len, text_hash, vec, dims, pttl_ms > 0 ? pttl_ms : 0);
+}
+
 void ce_local_usage(size_t *bytes, size_t *entries) {
   size_t b = 0, n = 0;
   pthread_once(&init_once, init_shards);

@@ -30,6 +30,14 @@ void ce_local_put(const char *key, size_t key_len,
                   const uint8_t text_hash[CE_SHA256_LEN], const uint8_t *vec,
                   uint32_t dims, long long ttl_ms);
 
+/* Keeps a copy of a Redis entry for no longer than Redis keeps it;
+ * `pttl_ms` as PTTL answers: -1 = no expiry, -2 (gone, or not asked) and 0
+ * = not kept. */
+void ce_local_put_from_redis(const char *key, size_t key_len,
+                             const uint8_t text_hash[CE_SHA256_LEN],
+                             const uint8_t *vec, uint32_t dims,
+                             long long pttl_ms);
+
 /* Bytes and entries in use (for stats and tests). */
 void ce_local_usage(size_t *bytes, size_t *entries);
 
