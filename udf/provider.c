@@ -302,11 +302,33 @@ int ce_provider_admit(const ce_config *cfg, const ce_text *in, size_t n,
 
 static __thread unsigned jitter_seed;
 
-long ce_provider_next_wait(int attempt, long retry_after_ms) {
+long ce_provider_time_left(const ce_config *cfg, long long deadline_ms,
+                           char *err, size_t errlen) {
+  long left = (long)(deadline_ms - ce_mono_ms());
+  if (left > 0)
+    return left;
+  size_t l = strlen(err);
+  snprintf(err + l, errlen - l, "%stimeout of %ld ms used up", l ? "; " : "",
+           cfg->timeout_ms);
+  return 0;
+}
+
+long ce_provider_retry_delay(const ce_config *cfg, int verdict, int attempt,
+                             long retry_after_ms, long long deadline_ms,
+                             char *err, size_t errlen) {
+  if (verdict < 0 || attempt >= cfg->retries)
+    return -1;
   if (!jitter_seed)
     jitter_seed = (unsigned)time(NULL) ^ (unsigned)(uintptr_t)&jitter_seed;
-  return retry_after_ms >= 0 ? retry_after_ms
-                             : ce_backoff_ms(attempt, &jitter_seed);
+  long wait = retry_after_ms >= 0 ? retry_after_ms
+                                  : ce_backoff_ms(attempt, &jitter_seed);
+  if (ce_mono_ms() + wait >= deadline_ms) {
+    size_t l = strlen(err);
+    snprintf(err + l, errlen - l, "; no time left to retry in %ld ms",
+             cfg->timeout_ms);
+    return -1;
+  }
+  return wait;
 }
 
 int ce_provider_embed(const ce_config *cfg, const ce_text *in, size_t n,
@@ -322,17 +344,13 @@ int ce_provider_embed(const ce_config *cfg, const ce_text *in, size_t n,
     return -1;
   }
   for (int attempt = 0;; attempt++) {
-    long remaining = (long)(deadline - ce_mono_ms());
+    long remaining = ce_provider_time_left(cfg, deadline, err, errlen);
     ce_http_call call;
     ce_guard_ticket ticket;
     long wait;
 
-    if (remaining <= 0) {
-      size_t l = strlen(err);
-      snprintf(err + l, errlen - l, "%stimeout of %ld ms used up",
-               l ? "; " : "", cfg->timeout_ms);
+    if (!remaining)
       break;
-    }
     if (ce_provider_admit(cfg, in, n, &ticket, err, errlen))
       break;
     if (ce_http_prepare(&call, cfg, json, remaining,
@@ -345,17 +363,14 @@ int ce_provider_embed(const ce_config *cfg, const ce_text *in, size_t n,
     int verdict = ce_provider_judge(cfg, &ticket, &call, cc, t0, n, out,
                                     &wait, err, errlen);
     ce_http_finish(&call);
-    if (verdict == 0)
+    if (verdict == 0) {
       rc = 0;
-    if (verdict <= 0 || attempt >= cfg->retries)
-      break;
-    wait = ce_provider_next_wait(attempt, wait);
-    if (ce_mono_ms() + wait >= deadline) {
-      size_t l = strlen(err);
-      snprintf(err + l, errlen - l, "; no time left to retry in %ld ms",
-               cfg->timeout_ms);
       break;
     }
+    wait = ce_provider_retry_delay(cfg, verdict, attempt, wait, deadline, err,
+                                   errlen);
+    if (wait < 0)
+      break;
     ce_sleep_ms(wait);
     ce_stat_add(CE_STAT_RETRIES, 1);
   }

@@ -72,7 +72,17 @@ int ce_provider_judge(const ce_config *cfg, ce_guard_ticket *ticket,
 int ce_provider_admit(const ce_config *cfg, const ce_text *in, size_t n,
                       ce_guard_ticket *ticket, char *err, size_t errlen);
 
-/* The delay before retry `attempt`: Retry-After when given, else back-off. */
-long ce_provider_next_wait(int attempt, long retry_after_ms);
+/* The time left before `deadline_ms`; 0 when none, with "timeout of N ms
+ * used up" added to err. */
+long ce_provider_time_left(const ce_config *cfg, long long deadline_ms,
+                           char *err, size_t errlen);
+
+/* After attempt `attempt` failed with `verdict` (1 or -1, from
+ * ce_provider_judge): the delay before the next attempt (Retry-After when
+ * given, else back-off), or -1 when there is none: a final failure, retries
+ * used up, or no time left before `deadline_ms` (added to err). */
+long ce_provider_retry_delay(const ce_config *cfg, int verdict, int attempt,
+                             long retry_after_ms, long long deadline_ms,
+                             char *err, size_t errlen);
 
 #endif

@@ -58,11 +58,9 @@ static void fail(job *j) {
 static void start(const ce_config *cfg, CURLM *multi, const ce_text *in,
                   job *j) {
   long long now = ce_mono_ms();
-  long remaining = (long)(j->deadline - now);
-  if (remaining <= 0) {
-    size_t l = strlen(j->err);
-    snprintf(j->err + l, sizeof j->err - l, "%stimeout of %ld ms used up",
-             l ? "; " : "", cfg->timeout_ms);
+  long remaining =
+      ce_provider_time_left(cfg, j->deadline, j->err, sizeof j->err);
+  if (!remaining) {
     fail(j);
     return;
   }
@@ -109,15 +107,9 @@ static void finish(const ce_config *cfg, CURLM *multi, job *j, CURLcode cc,
       j->state = JOB_DONE;
     return;
   }
-  if (verdict < 0 || j->attempt >= cfg->retries) {
-    fail(j);
-    return;
-  }
-  wait = ce_provider_next_wait(j->attempt, wait);
-  if (ce_mono_ms() + wait >= j->deadline) {
-    size_t l = strlen(j->err);
-    snprintf(j->err + l, sizeof j->err - l, "; no time left to retry in %ld ms",
-             cfg->timeout_ms);
+  wait = ce_provider_retry_delay(cfg, verdict, j->attempt, wait, j->deadline,
+                                 j->err, sizeof j->err);
+  if (wait < 0) {
     fail(j);
     return;
   }
