@@ -279,6 +279,13 @@ CE_EXPORT void cached_embed_warm_add(UDF_INIT *initid, UDF_ARGS *args,
     ce_stat_add(CE_STAT_EMPTY_TEXTS, 1);
     return;
   }
+  if (st->cfg.cache_off[0]) { /* a bad redis setting: no fallback host */
+    ce_stat_add(CE_STAT_ROWS_FAILED, 1);
+    ce_log_limited(&warm_rl, "cache_off",
+                   "warm-up: cache disabled: %s; row not cached",
+                   st->cfg.cache_off);
+    return;
+  }
   /* Very long texts are cut before sending anyway: queue only that much. */
   size_t keep = text_len;
   if (keep > (size_t)st->cfg.max_text_bytes + 4)
