@@ -265,7 +265,7 @@ static void disable_path(ce_config *c, const ce_setting *s, const char *where,
                          const char *why) {
   char *off = (s->flags & CE_ROUTE_CACHE) ? c->cache_off : c->provider_off;
   if (!off[0])
-    snprintf(off, CE_OFF_MSG, "%.40s: %.150s", where, why);
+    snprintf(off, CE_OFF_MSG, "%.64s: %.130s", where, why);
 }
 
 /* What a bad value leads to, disabling the path of a routing setting; the
