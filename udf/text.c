@@ -68,9 +68,12 @@ size_t ce_utf8_sanitize(const char *in, size_t len, char *out,
 size_t ce_utf8_cut(const char *s, size_t len, size_t max) {
   if (len <= max)
     return len;
-  /* Step back over continuation bytes to the start of a character. */
-  while (max > 0 && ((unsigned char)s[max] & 0xC0) == 0x80)
-    max--;
+  /* Step back over continuation bytes to the start of a character: at most
+   * 3 (a character has at most 4 bytes); further back it is not UTF-8, and
+   * the cut stays at `max`. */
+  for (size_t back = 0; back <= 3 && back <= max; back++)
+    if (((unsigned char)s[max - back] & 0xC0) != 0x80)
+      return max - back;
   return max;
 }
 

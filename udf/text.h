@@ -15,7 +15,8 @@ int ce_text_is_blank(const char *s, size_t len);
 size_t ce_utf8_sanitize(const char *in, size_t len, char *out, size_t *replaced);
 
 /* The largest length <= max that does not split a UTF-8 sequence of valid
- * UTF-8 text `s`. */
+ * UTF-8 text `s`; it steps back at most 3 bytes from `max`, so text that is
+ * not UTF-8 is cut at `max`. */
 size_t ce_utf8_cut(const char *s, size_t len, size_t max);
 
 /* Room ce_text_prepare needs in `out` for a text of `len` bytes. */

@@ -37,6 +37,7 @@ static void test_cut_and_blank(void) {
   CHECK(ce_utf8_cut(s, 5, 10) == 5);
   CHECK(ce_utf8_cut(s, 5, 4) == 4);
   CHECK(ce_utf8_cut(s, 5, 3) == 2); /* not inside é */
+  CHECK(ce_utf8_cut("\xf0\x9f\x8d\xbax", 5, 3) == 0); /* not inside U+1F37A */
   CHECK(ce_text_is_blank("", 0));
   CHECK(ce_text_is_blank(" \t\r\n\v\f", 6));
   CHECK(!ce_text_is_blank("  x ", 4));
@@ -72,10 +73,27 @@ static void test_prepare(void) {
   CHECK(ce_text_prepare("plain", 5, 100, out) == 5 && !memcmp(out, "plain", 5));
 }
 
+/* Text that is not UTF-8 is cut at most 3 bytes short of the limit: 70,000
+ * continuation bytes used to be cut to nothing. */
+static void test_cut_not_utf8(void) {
+  size_t len = 70000, max = 65536;
+  char *s = malloc(len);
+  memset(s, 0x80, len);
+  size_t cut = ce_utf8_cut(s, len, max);
+  CHECK(cut <= max && cut >= max - 3);
+  char *out = malloc(ce_text_prepare_cap(len, max));
+  size_t n = ce_text_prepare(s, len, max, out);
+  CHECK(n >= max - 3 && n <= max); /* U+FFFD repeated, not an empty text */
+  CHECK(n >= 3 && !memcmp(out, "\xef\xbf\xbd", 3));
+  free(out);
+  free(s);
+}
+
 int main(void) {
   test_utf8();
   test_cut_and_blank();
   test_sha256();
   test_prepare();
+  test_cut_not_utf8();
   return CHECK_DONE();
 }
