@@ -173,12 +173,14 @@ CE_EXPORT char *cached_embed(UDF_INIT *initid, UDF_ARGS *args, char *result,
     *is_null = 1;
     return NULL;
   }
-  if (args->arg_count == 3 && args->args[2] && *(long long *)args->args[2] >= 0)
-    ttl = (long)*(long long *)args->args[2];
+  if (args->arg_count == 3 && args->args[2] && *(long long *)args->args[2] >= 0) {
+    long long v = *(long long *)args->args[2]; /* clamped as the setting is */
+    ttl = v > CE_TTL_MAX ? CE_TTL_MAX : (long)v;
+  }
 
   ce_sha256(text, text_len, st->hash);
-  st->key_len = ce_key_build(&st->cfg, args->args[0], args->lengths[0],
-                             st->hash, st->key);
+  st->key_len = ce_key_build(&st->cfg, NULL, 0, args->args[0],
+                             args->lengths[0], st->hash, st->key);
   st->want_dims = ce_dims_expected(&st->cfg);
 
   if (ce_local_get(st->key, st->key_len, st->hash, st->want_dims, take_vector,

@@ -293,8 +293,8 @@ CE_EXPORT void cached_embed_warm_add(UDF_INIT *initid, UDF_ARGS *args,
   ce_sha256(text, text_len, r->hash);
   /* The key goes straight into the arena; kept only if the row is queued. */
   char *key = st->arena + st->arena_len;
-  size_t key_len = ce_key_build(&st->cfg, args->args[0], args->lengths[0],
-                                r->hash, key);
+  size_t key_len = ce_key_build(&st->cfg, NULL, 0, args->args[0],
+                                args->lengths[0], r->hash, key);
   /* Already in the local cache: nothing to queue for this row. */
   if (ce_local_get(key, key_len, r->hash, ce_dims_expected(&st->cfg),
                    present, NULL) == 0) {

@@ -36,7 +36,7 @@ def load_state():
 S = load_state()
 BASE_CONFIG = open(S["CE_CONFIG"]).read()
 MODEL = "jina-embeddings-v2-base-en"
-PREFIX = "cached_embed:" + MODEL + ":"
+PREFIX = "cached_embed:v2:" + MODEL + ":"
 
 
 def db(**kw):
