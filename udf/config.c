@@ -33,7 +33,7 @@ static const setting SETTINGS[] = {
     STR(key_prefix, "CACHED_EMBED_KEY_PREFIX"),
     STR(task, "CACHED_EMBED_TASK"),
     STR(ca_file, "CACHED_EMBED_CA_FILE"),
-    NUM(ttl, "CACHED_EMBED_TTL", 0, 315360000),
+    NUM(ttl, "CACHED_EMBED_TTL", 0, CE_TTL_MAX),
     NUM(timeout_ms, "CACHED_EMBED_TIMEOUT_MS", 100, 600000),
     NUM(redis_timeout_ms, "CACHED_EMBED_REDIS_TIMEOUT_MS", 10, 60000),
     NUM(retries, "CACHED_EMBED_RETRIES", 0, 10),

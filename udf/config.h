@@ -35,6 +35,9 @@ typedef struct ce_config {
 
 #define CE_CONFIG_DEFAULT_PATH "/etc/mysql/cached_embed.cnf"
 #define CE_MAX_DIMS 16384
+/* The longest TTL, in seconds (ten years): the `ttl` setting's bound, and
+ * the clamp of a ttl_seconds argument. */
+#define CE_TTL_MAX 315360000L
 
 void ce_config_defaults(ce_config *c);
 
