@@ -80,10 +80,15 @@ CE_EXPORT ce_udf_bool cached_embed_warm_init(UDF_INIT *initid, UDF_ARGS *args,
   return 0;
 }
 
+static void flush(warm_state *st);
+
 CE_EXPORT void cached_embed_warm_deinit(UDF_INIT *initid) {
   warm_state *st = (warm_state *)initid->ptr;
   if (!st)
     return;
+  /* Rows of a last group whose result was never asked for (HAVING, LIMIT)
+   * are still queued: warm them too. */
+  flush(st);
   free(st->rows);
   free(st->arena);
   free(st->prep);
@@ -253,9 +258,11 @@ CE_EXPORT void cached_embed_warm_clear(UDF_INIT *initid, ce_udf_flag *is_null,
   warm_state *st = (warm_state *)initid->ptr;
   (void)is_null;
   (void)error;
+  /* The server need not have asked for the previous group's result (a
+   * HAVING that is false, LIMIT): its queued rows are warmed all the same,
+   * then the count starts again for the new group. */
+  flush(st);
   st->count = 0;
-  st->n = 0;
-  st->arena_len = 0;
 }
 
 static int present(void *ctx, const uint8_t *vec, uint32_t dims) {
