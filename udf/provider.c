@@ -256,12 +256,12 @@ static int judge(const ce_config *cfg, ce_http_call *call, CURLcode cc,
   if (call->status == 200) {
     char why[160];
     if (ce_provider_parse_response(call->body ? call->body : "", call->len, n,
-                                   ce_dims_expected(cfg), out, why,
-                                   sizeof why)) {
+                                   ce_dims_fixed(cfg), out, why, sizeof why) ||
+        ce_dims_check(cfg, out->dims, why, sizeof why)) {
+      ce_embeddings_free(out);
       snprintf(err, errlen, "provider sent a bad response: %s", why);
       return -1;
     }
-    ce_dims_learn(cfg, out->dims);
     ce_stat_add(CE_STAT_PROVIDER_INPUTS, n);
     ce_stat_add(CE_STAT_PROVIDER_TOKENS, out->tokens);
     *outcome = CE_GUARD_OK;
