@@ -76,7 +76,8 @@ CE_EXPORT ce_udf_bool cached_embed_init(UDF_INIT *initid, UDF_ARGS *args,
     return 1;
   }
   ce_config_current(&st->cfg);
-  ce_local_configure((size_t)st->cfg.local_cache_mb << 20);
+  ce_local_configure((size_t)st->cfg.local_cache_mb << 20,
+                     st->cfg.local_cache_max_age * 1000LL);
   initid->ptr = (char *)st;
   initid->maybe_null = 1;
   initid->const_item = 0;

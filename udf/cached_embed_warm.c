@@ -67,7 +67,8 @@ CE_EXPORT ce_udf_bool cached_embed_warm_init(UDF_INIT *initid, UDF_ARGS *args,
     return 1;
   }
   ce_config_current(&st->cfg);
-  ce_local_configure((size_t)st->cfg.local_cache_mb << 20);
+  ce_local_configure((size_t)st->cfg.local_cache_mb << 20,
+                     st->cfg.local_cache_max_age * 1000LL);
   st->max_rows = (size_t)st->cfg.batch * (size_t)st->cfg.parallel;
   st->multi = ce_http_multi_new();
   if (!st->multi) {

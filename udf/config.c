@@ -41,6 +41,7 @@ static const setting SETTINGS[] = {
     NUM(parallel, "CACHED_EMBED_PARALLEL", 1, 64),
     NUM(dimensions, "CACHED_EMBED_DIMENSIONS", 0, CE_MAX_DIMS),
     NUM(local_cache_mb, "CACHED_EMBED_LOCAL_CACHE_MB", 0, 65536),
+    NUM(local_cache_max_age, "CACHED_EMBED_LOCAL_CACHE_MAX_AGE", 1, 86400),
     NUM(max_text_bytes, "CACHED_EMBED_MAX_TEXT_BYTES", 64, 16777216),
     {"truncate", "CACHED_EMBED_TRUNCATE", T_BOOL, offsetof(ce_config, truncate), 0, 0, 1},
     {"provider", "CACHED_EMBED_PROVIDER", T_DIALECT, offsetof(ce_config, provider), 0, 0, 1},
@@ -65,6 +66,7 @@ void ce_config_defaults(ce_config *c) {
   c->batch = 256;
   c->parallel = 4;
   c->local_cache_mb = 32;
+  c->local_cache_max_age = CE_LOCAL_MAX_AGE_DEFAULT;
   c->max_text_bytes = 65536;
   c->truncate = 1;
   c->provider = CE_DIALECT_JINA;

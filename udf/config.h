@@ -23,6 +23,7 @@ typedef struct ce_config {
   long parallel;
   long dimensions; /* 0 = unset */
   long local_cache_mb;
+  long local_cache_max_age; /* seconds a local copy lives at most */
   long max_text_bytes;
   long truncate;
   long provider; /* ce_dialect */
@@ -38,6 +39,8 @@ typedef struct ce_config {
 /* The longest TTL, in seconds (ten years): the `ttl` setting's bound, and
  * the clamp of a ttl_seconds argument. */
 #define CE_TTL_MAX 315360000L
+/* Seconds a local-cache copy lives at most by default (local_cache.h). */
+#define CE_LOCAL_MAX_AGE_DEFAULT 60
 
 void ce_config_defaults(ce_config *c);
 
