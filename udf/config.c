@@ -2,6 +2,7 @@
 
 #include "log.h"
 #include "redis_url.h"
+#include "text.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -11,7 +12,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
-typedef enum { T_STR, T_LONG, T_DIALECT, T_BOOL } setting_type;
+typedef enum { T_STR, T_LONG, T_DIALECT, T_BOOL, T_CHARSET } setting_type;
 
 typedef struct {
   const char *key;
@@ -45,6 +46,7 @@ static const setting SETTINGS[] = {
     NUM(max_text_bytes, "CACHED_EMBED_MAX_TEXT_BYTES", 64, 16777216),
     {"truncate", "CACHED_EMBED_TRUNCATE", T_BOOL, offsetof(ce_config, truncate), 0, 0, 1},
     {"provider", "CACHED_EMBED_PROVIDER", T_DIALECT, offsetof(ce_config, provider), 0, 0, 1},
+    {"charset", "CACHED_EMBED_CHARSET", T_CHARSET, offsetof(ce_config, charset), 0, 0, 2},
     NUM(circuit_failures, "CACHED_EMBED_CIRCUIT_FAILURES", 0, 1000000),
     NUM(circuit_cooldown_ms, "CACHED_EMBED_CIRCUIT_COOLDOWN_MS", 100, 3600000),
     NUM(max_requests_per_minute, "CACHED_EMBED_MAX_REQUESTS_PER_MINUTE", 0, 1000000000),
@@ -70,6 +72,7 @@ void ce_config_defaults(ce_config *c) {
   c->max_text_bytes = 65536;
   c->truncate = 1;
   c->provider = CE_DIALECT_JINA;
+  c->charset = CE_CHARSET_AUTO;
   c->circuit_failures = 5;
   c->circuit_cooldown_ms = 30000;
   strcpy(c->cost_guard_mode, "null");
@@ -165,6 +168,19 @@ int ce_config_set(ce_config *c, const char *key, const char *value, char *err,
     else {
       snprintf(err, errlen, "provider must be jina or openai, got '%.40s'",
                value);
+      return -1;
+    }
+    break;
+  case T_CHARSET:
+    if (!strcmp(value, "auto"))
+      n = CE_CHARSET_AUTO;
+    else if (!strcmp(value, "utf8mb4"))
+      n = CE_CHARSET_UTF8MB4;
+    else if (!strcmp(value, "latin1"))
+      n = CE_CHARSET_LATIN1;
+    else {
+      snprintf(err, errlen,
+               "charset must be auto, utf8mb4 or latin1, got '%.40s'", value);
       return -1;
     }
     break;

@@ -27,6 +27,7 @@ typedef struct ce_config {
   long max_text_bytes;
   long truncate;
   long provider; /* ce_dialect */
+  long charset;  /* ce_charset (text.h): how argument bytes are read */
   long circuit_failures;        /* 0 = no circuit breaker */
   long circuit_cooldown_ms;
   long max_requests_per_minute; /* 0 = unlimited */

@@ -143,14 +143,5 @@ class CoreTest(ServerTestCase):
             self.assertEqual(r.returncode, 0, r.stderr)
         self.assertEqual(len(self.embed_sql("k", "after reinstall")), 3072)
 
-    def test_non_utf8_bytes_are_replaced_but_the_entry_keeps_the_original(self):
-        raw = b"caf\xe9 au lait"  # latin1 bytes, invalid as UTF-8
-        v = scalar("SELECT cached_embed('latin', CAST(%s AS BINARY))", (raw,))
-        self.assertEqual(v, vector_bytes("caf\ufffd au lait"))
-        # the same bytes hit; a different byte string does not
-        scalar("SELECT cached_embed('latin', CAST(%s AS BINARY))", (raw,))
-        self.assertEqual(Embed.requests(), 1)
-
-
 if __name__ == "__main__":
     main()
