@@ -202,6 +202,11 @@ CE_EXPORT char *cached_embed(UDF_INIT *initid, UDF_ARGS *args, char *result,
   st->key_len = ce_key_build(&st->cfg, NULL, 0, args->args[0],
                              args->lengths[0], st->hash, st->key);
   st->want_dims = ce_dims_expected(&st->cfg);
+  if (st->cfg.cache_off[0]) { /* a bad redis setting: no fallback host */
+    char why[CE_OFF_MSG + 32];
+    snprintf(why, sizeof why, "cache disabled: %s", st->cfg.cache_off);
+    return fail_row(st, is_null, why);
+  }
 
   if (ce_local_get(st->key, st->key_len, st->hash, st->want_dims, take_vector,
                    st) == 0) {

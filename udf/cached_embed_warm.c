@@ -280,6 +280,13 @@ CE_EXPORT void cached_embed_warm_add(UDF_INIT *initid, UDF_ARGS *args,
     ce_stat_add(CE_STAT_EMPTY_TEXTS, 1);
     return;
   }
+  if (st->cfg.cache_off[0]) { /* a bad redis setting: no fallback host */
+    ce_stat_add(CE_STAT_ROWS_FAILED, 1);
+    ce_log_limited(&warm_rl, "cache_off",
+                   "warm-up: cache disabled: %s; row not cached",
+                   st->cfg.cache_off);
+    return;
+  }
   /* The text as sent goes into the arena, then its key (which depends on
    * the text's hash when content-addressed); both are kept only if the row
    * is queued. */

@@ -337,6 +337,11 @@ int ce_provider_judge(const ce_config *cfg, ce_guard_ticket *ticket,
 int ce_provider_admit(const ce_config *cfg, const ce_text *in, size_t n,
                       ce_guard_ticket *ticket, char *err, size_t errlen) {
   size_t text_bytes = 0;
+  /* A bad endpoint, dialect or key: no request at all (fail closed). */
+  if (cfg->provider_off[0]) {
+    snprintf(err, errlen, "provider disabled: %s", cfg->provider_off);
+    return -1;
+  }
   for (size_t i = 0; i < n; i++)
     text_bytes += in[i].len;
   if (ce_guard_admit(cfg, n, text_bytes, ticket, err, errlen) == 0)
