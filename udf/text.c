@@ -49,6 +49,13 @@ int ce_utf8_valid(const char *in, size_t len) {
   const unsigned char *s = (const unsigned char *)in;
   size_t i = 0;
   while (i < len) {
+    /* ASCII, 8 bytes at a time (most text is mostly ASCII). */
+    uint64_t w;
+    while (i + 8 <= len &&
+           (memcpy(&w, s + i, 8), !(w & 0x8080808080808080ULL)))
+      i += 8;
+    if (i == len)
+      break;
     if (s[i] < 0x80) {
       i++;
       continue;
@@ -74,6 +81,15 @@ size_t ce_latin1_to_utf8(const char *in, size_t len, char *out) {
   const unsigned char *s = (const unsigned char *)in;
   size_t o = 0;
   for (size_t i = 0; i < len; i++) {
+    uint64_t w; /* ASCII, 8 bytes at a time */
+    while (i + 8 <= len &&
+           (memcpy(&w, s + i, 8), !(w & 0x8080808080808080ULL))) {
+      memcpy(out + o, &w, 8);
+      o += 8;
+      i += 8;
+    }
+    if (i == len)
+      break;
     unsigned c = s[i];
     if (c < 0x80) {
       out[o++] = (char)c;
