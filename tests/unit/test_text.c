@@ -194,6 +194,19 @@ static void test_latin1_all_bytes(void) {
   CHECK(w == 401); /* 128 ASCII, 17 three-byte, 111 two-byte */
   CHECK(ce_latin1_to_utf8(all, 256, big) == w && !memcmp(big, want, w));
   CHECK(ce_utf8_valid(big, w));
+  /* a non-ASCII byte at every offset around the 8-byte ASCII steps */
+  for (int p = 0; p < 22; p++) {
+    char t[24], u[72];
+    memset(t, 'a', sizeof t);
+    memcpy(t + p, "\xc3\xa9", 2);
+    CHECK(ce_utf8_valid(t, sizeof t));
+    CHECK(!ce_utf8_valid(t, (size_t)p + 1)); /* cut inside the é */
+    t[p + 1] = 'a';                          /* a lone lead byte */
+    CHECK(!ce_utf8_valid(t, sizeof t));
+    t[p] = (char)0xe9;                       /* latin1 é */
+    CHECK(ce_latin1_to_utf8(t, sizeof t, u) == sizeof t + 1);
+    CHECK(!memcmp(u + p, "\xc3\xa9a", 3) && u[0] == 'a' && u[sizeof t] == 'a');
+  }
   CHECK(ce_utf8_valid("", 0) && ce_utf8_valid("abc", 3));
   CHECK(!ce_utf8_valid("\xc2", 1) && !ce_utf8_valid("\xed\xa0\x80", 3) &&
         !ce_utf8_valid("\xc0\x80", 2) && !ce_utf8_valid("a\x80", 2));
