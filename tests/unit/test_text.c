@@ -204,8 +204,11 @@ static void test_latin1_all_bytes(void) {
     t[p + 1] = 'a';                          /* a lone lead byte */
     CHECK(!ce_utf8_valid(t, sizeof t));
     t[p] = (char)0xe9;                       /* latin1 é */
+    char expect[72];
+    memset(expect, 'a', sizeof expect);
+    memcpy(expect + p, "\xc3\xa9", 2);
     CHECK(ce_latin1_to_utf8(t, sizeof t, u) == sizeof t + 1);
-    CHECK(!memcmp(u + p, "\xc3\xa9a", 3) && u[0] == 'a' && u[sizeof t] == 'a');
+    CHECK(!memcmp(u, expect, sizeof t + 1));
   }
   CHECK(ce_utf8_valid("", 0) && ce_utf8_valid("abc", 3));
   CHECK(!ce_utf8_valid("\xc2", 1) && !ce_utf8_valid("\xed\xa0\x80", 3) &&
