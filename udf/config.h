@@ -45,6 +45,12 @@ typedef struct ce_config {
 
 #define CE_CONFIG_DEFAULT_PATH "/etc/mysql/cached_embed.cnf"
 #define CE_MAX_DIMS 16384
+/* The longest TTL, in seconds (ten years): the `ttl` setting's bound (in
+ * settings.def), and the clamp of a ttl_seconds argument. */
+#define CE_TTL_MAX 315360000L
+/* Seconds a local-cache copy lives at most by default (local_cache.h; the
+ * default of local_cache_max_age in settings.def). */
+#define CE_LOCAL_MAX_AGE_DEFAULT 60
 
 /* How many rows settings.def has. */
 enum {
