@@ -7,7 +7,7 @@ static const ce_server_ops *server_ops;
 /* The current statement's progress, per thread: the statement's functions
  * run in its thread. */
 static __thread struct {
-  int started;
+  const ce_server_ops *ops; /* that started it: ends it even if detached */
   unsigned long long done, total;
 } progress;
 
@@ -30,11 +30,11 @@ static void report(void) {
   const ce_server_ops *o = ops();
   if (!o)
     return;
-  if (!progress.started) {
+  if (!progress.ops) {
     o->progress_start();
-    progress.started = 1;
+    progress.ops = o;
   }
-  o->progress_report(progress.done, progress.total);
+  progress.ops->progress_report(progress.done, progress.total);
 }
 
 void ce_server_progress_add(unsigned long long done, unsigned long long total) {
@@ -51,10 +51,9 @@ void ce_server_progress_settle(void) {
 }
 
 void ce_server_progress_end(void) {
-  const ce_server_ops *o = ops();
-  if (progress.started && o)
-    o->progress_end();
-  progress.started = 0;
+  if (progress.ops)
+    progress.ops->progress_end();
+  progress.ops = NULL;
   progress.done = progress.total = 0;
 }
 
