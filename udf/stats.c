@@ -20,12 +20,18 @@ static const char *const NAMES[CE_STAT__COUNT] = {
     [CE_STAT_EMPTY_TEXTS] = "empty_texts",
     [CE_STAT_INVALID_UTF8] = "invalid_utf8",
     [CE_STAT_TRUNCATED] = "truncated",
+    [CE_STAT_LATIN1_TEXTS] = "latin1_texts",
+    [CE_STAT_WIDE_TEXTS] = "wide_charset_texts",
     [CE_STAT_ROWS_FAILED] = "rows_failed",
     [CE_STAT_LATENCY_COUNT] = "latency_count",
     [CE_STAT_LATENCY_US_SUM] = "latency_us_sum",
     [CE_STAT_LATENCY_US_MAX] = "latency_us_max",
     [CE_STAT_GUARD_REJECTS] = "guard_rejects",
 };
+
+const char *ce_stat_name(ce_stat s) { return NAMES[s]; }
+
+const uint64_t *ce_stat_counter(ce_stat s) { return &counters[s]; }
 
 void ce_stat_add(ce_stat s, uint64_t n) {
   __atomic_fetch_add(&counters[s], n, __ATOMIC_RELAXED);

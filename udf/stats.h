@@ -21,6 +21,8 @@ typedef enum {
   CE_STAT_EMPTY_TEXTS,     /* empty or blank text: NULL, no call */
   CE_STAT_INVALID_UTF8,    /* texts whose bad bytes became U+FFFD */
   CE_STAT_TRUNCATED,       /* texts cut to max_text_bytes before sending */
+  CE_STAT_LATIN1_TEXTS,    /* texts sent decoded from latin1 (cp1252) */
+  CE_STAT_WIDE_TEXTS,      /* texts with NUL bytes (utf16/ucs2/utf32): NULL */
   CE_STAT_ROWS_FAILED,     /* rows returned NULL because of an error */
   CE_STAT_LATENCY_COUNT,   /* successful provider calls timed */
   CE_STAT_LATENCY_US_SUM,
@@ -33,6 +35,11 @@ void ce_stat_add(ce_stat s, uint64_t n);
 uint64_t ce_stat_get(ce_stat s);
 /* Records one provider call's wall time. */
 void ce_stat_latency(uint64_t us);
+
+/* A counter's name (the JSON member, the status variable's suffix) and its
+ * storage (read by the plugin's status variables: the same numbers). */
+const char *ce_stat_name(ce_stat s);
+const uint64_t *ce_stat_counter(ce_stat s);
 
 /* Writes the counters as one JSON object; returns its length (or the length
  * it would need, like snprintf). `extra` (may be NULL) is appended verbatim

@@ -1,5 +1,6 @@
 #include "check.h"
 #include "config.h"
+#include "text.h"
 #include "redis_url.h"
 
 #include <stdlib.h>
@@ -191,6 +192,15 @@ static void test_set_errors(void) {
   longv[sizeof longv - 1] = 0;
   CHECK(ce_config_set(&c, "endpoint", longv, err, sizeof err) == -1);
   CHECK(ce_config_set(&c, "ttl", "12abc", err, sizeof err) == -1 && c.ttl == 1200);
+  CHECK(c.charset == CE_CHARSET_AUTO && c.local_cache_max_age == 60);
+  CHECK(ce_config_set(&c, "charset", "latin1", err, sizeof err) == 0 &&
+        c.charset == CE_CHARSET_LATIN1);
+  CHECK(ce_config_set(&c, "charset", "utf8mb4", err, sizeof err) == 0 &&
+        c.charset == CE_CHARSET_UTF8MB4);
+  CHECK(ce_config_set(&c, "charset", "utf16", err, sizeof err) == -1 &&
+        c.charset == CE_CHARSET_UTF8MB4);
+  CHECK_STR(err, "charset must be auto or utf8mb4 or latin1, got 'utf16'");
+  CHECK(ce_config_set(&c, "local_cache_max_age", "0", err, sizeof err) == -1);
 }
 
 static void url_ok(const char *url, int is_unix, const char *host, int port,
