@@ -120,11 +120,12 @@ def proc_status(pid):
         if k in ("VmHWM", "VmRSS"):
             out[k] = int(v.split()[0]) / 1024.0
     st = dict(sql("SHOW GLOBAL STATUS WHERE Variable_name IN "
-                  "('Innodb_buffer_pool_bytes_data', 'Aria_pagecache_blocks_used')"))
+                  "('Innodb_buffer_pool_bytes_data', 'Aria_pagecache_blocks_used', 'Memory_used')"))
     block = int(sql("SELECT @@aria_block_size")[0][0])
     out["innodb"] = int(st["Innodb_buffer_pool_bytes_data"]) / 1048576.0
     out["aria"] = int(st["Aria_pagecache_blocks_used"]) * block / 1048576.0
     out["local"] = ce_stats()["local_cache_bytes"] / 1048576.0
+    out["tracked"] = int(st["Memory_used"]) / 1048576.0
     return out
 
 
@@ -144,11 +145,12 @@ def ce_stats():
 
 class Probe:
     """What a phase cost: wall time, Redis commands, cache counters, the
-    embedding server's CPU time."""
+    embedding server's and mariadbd's CPU time."""
 
     def __init__(self):
         self.t, self.r, self.s = time.perf_counter(), redis_calls(), ce_stats()
         self.cpu = cpu_seconds(EMBED_PID)
+        self.db_cpu = cpu_seconds(MARIADB_PID)
 
     def done(self):
         r, s = redis_calls(), ce_stats()
@@ -157,7 +159,8 @@ class Probe:
                 "hits_local": s["hits_local"] - self.s["hits_local"],
                 "hits_redis": s["hits_redis"] - self.s["hits_redis"],
                 "misses": s["misses"] - self.s["misses"],
-                "embed_cpu_s": cpu_seconds(EMBED_PID) - self.cpu}
+                "embed_cpu_s": cpu_seconds(EMBED_PID) - self.cpu,
+                "db_cpu_s": cpu_seconds(MARIADB_PID) - self.db_cpu}
 
 
 def median(runs, key):
@@ -224,6 +227,7 @@ def reference_backfill(table):
     res = json.loads(out.strip().splitlines()[-1])
     res["requests_seen"] = embed_ctl("GET", "/_control/stats")["requests"]
     res["embed_cpu_s"] = cpu_seconds(EMBED_PID) - cpu
+    res["rss"] = proc_status(MARIADB_PID)["VmRSS"]
     return res
 
 
@@ -265,10 +269,11 @@ def report_backfill(title, n, distinct, plugin, single, python, same, runs):
     u = [r["write"] for r in plugin]
     print("Where the plugin's time goes (medians; `parallel` 4: the %d requests need at least "
           "%.2f s of provider latency):\n" % (plugin[-1]["requests"], floor))
-    print("| phase | wall | Redis GET / PTTL / SET | hits local / Redis | misses | embedding server CPU |")
-    print("|---|---|---|---|---|---|")
+    print("| phase | wall | Redis GET / PTTL / SET | hits local / Redis | misses "
+          "| embedding server CPU | mariadbd CPU |")
+    print("|---|---|---|---|---|---|---|")
     for name, ph in (("warm-up (SELECT cached_embed_warm)", w), ("write (UPDATE ... cached_embed)", u)):
-        print("| %s | %.2f s | %d / %d / %d | %d / %d | %d | %.2f s |" % (
+        print("| %s | %.2f s | %d / %d / %d | %d / %d | %d | %.2f s | %.2f s |" % (
             name, statistics.median(x["seconds"] for x in ph),
             statistics.median(x["redis"]["get"] for x in ph),
             statistics.median(x["redis"]["pttl"] for x in ph),
@@ -276,9 +281,10 @@ def report_backfill(title, n, distinct, plugin, single, python, same, runs):
             statistics.median(x["hits_local"] for x in ph),
             statistics.median(x["hits_redis"] for x in ph),
             statistics.median(x["misses"] for x in ph),
-            statistics.median(x["embed_cpu_s"] for x in ph)))
-    print("\nmariadbd VmRSS after each plugin run (two statements, one statement, in order): "
-          "%s MiB\n" % [round(r["rss"]) for pair in zip(plugin, single) for r in pair])
+            statistics.median(x["embed_cpu_s"] for x in ph),
+            statistics.median(x["db_cpu_s"] for x in ph)))
+    print("\nmariadbd VmRSS after each run (two statements, one statement, reference; in order): "
+          "%s MiB\n" % [round(r["rss"]) for t in zip(plugin, single, python) for r in t])
     print("The same UPDATE writing the same vectors without the function (`SET vec = vec_ref`) "
           "takes %.2f s: InnoDB's share of the write phase.\n" % plugin[-1]["innodb_write_s"])
     print("reference phases (medians): read %.2f s, embed + Redis %.2f s, write %.2f s; "
@@ -478,12 +484,15 @@ def main():
 
     print("\n## m. mariadbd memory (/proc/PID/status; the server's caches from SHOW GLOBAL STATUS)\n")
     print("| after | VmHWM (peak) | VmRSS | change since start | InnoDB buffer pool data "
-          "| Aria page cache | cached_embed local cache | rest (RSS minus these) |")
-    print("|---|---|---|---|---|---|---|---|")
+          "| Aria page cache | cached_embed local cache | server's Memory_used "
+          "| rest (RSS minus the caches) |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for label, m in mem:
-        print("| %s | %.0f MiB | %.0f MiB | %+.0f MiB | %.0f MiB | %.0f MiB | %.0f MiB | %.0f MiB |" % (
-            label, m["VmHWM"], m["VmRSS"], m["VmRSS"] - mem[0][1]["VmRSS"], m["innodb"],
-            m["aria"], m["local"], m["VmRSS"] - m["innodb"] - m["aria"] - m["local"]))
+        print("| %s | %.0f MiB | %.0f MiB | %+.0f MiB | %.0f MiB | %.0f MiB | %.0f MiB | %.0f MiB "
+              "| %.0f MiB |" % (
+                  label, m["VmHWM"], m["VmRSS"], m["VmRSS"] - mem[0][1]["VmRSS"], m["innodb"],
+                  m["aria"], m["local"], m["tracked"],
+                  m["VmRSS"] - m["innodb"] - m["aria"] - m["local"]))
     set_config()
 
 
