@@ -220,7 +220,7 @@ static char *fail_row(embed_state *st, ce_udf_flag *is_null_flag, const char *wh
   return NULL;
 }
 
-/* One row: `key` NULL = content-addressed, `ttl` < 0 = the setting's,
+/* One row: `key` NULL = content-addressed, `ttl_arg` < 0 = the setting's,
  * `task` NULL = the statement's default task. */
 static char *embed_row(embed_state *st, const char *key, size_t key_len,
                        const char *text, size_t text_len, long long ttl_arg,
