@@ -144,9 +144,12 @@ static int prepare_text(embed_state *st, const char *text, size_t len,
   return 0;
 }
 
-static char *fail_row(embed_state *st, ce_udf_flag *is_null_flag, const char *why) {
+/* `cls`: the kind of failure (CE_FAIL_*), the log line's rate-limit class. */
+static char *fail_row(embed_state *st, ce_udf_flag *is_null_flag,
+                      const char *cls, const char *why) {
   ce_stat_add(CE_STAT_ROWS_FAILED, 1);
-  ce_log_limited(&row_rl, why, "row key '%.80s': %s; returning NULL", st->key, why);
+  ce_log_limited(&row_rl, cls, "row key '%.80s': %s; returning NULL", st->key,
+                 why);
   *is_null_flag = 1;
   return NULL;
 }
@@ -198,16 +201,17 @@ CE_EXPORT char *cached_embed(UDF_INIT *initid, UDF_ARGS *args, char *result,
 
   ce_text t;
   ce_embeddings emb;
+  const char *cls;
   if (prepare_text(st, text, text_len, &t))
-    return fail_row(st, is_null, "out of memory");
-  if (ce_provider_embed(&st->cfg, &t, 1, &emb, err, sizeof err))
-    return fail_row(st, is_null, err);
+    return fail_row(st, is_null, CE_FAIL_LOCAL, "out of memory");
+  if (ce_provider_embed(&st->cfg, &t, 1, &emb, err, sizeof err, &cls))
+    return fail_row(st, is_null, cls, err);
 
   size_t bytes = (size_t)emb.dims * 4;
   if (ce_grow(&st->vec, &st->vec_cap, bytes) ||
       ce_grow(&st->entry, &st->entry_cap, ce_entry_size(emb.dims))) {
     ce_embeddings_free(&emb);
-    return fail_row(st, is_null, "out of memory");
+    return fail_row(st, is_null, CE_FAIL_LOCAL, "out of memory");
   }
   memcpy(st->vec, emb.vecs, bytes);
   st->dims = emb.dims;

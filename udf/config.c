@@ -45,7 +45,11 @@ static const setting SETTINGS[] = {
     {"truncate", "CACHED_EMBED_TRUNCATE", T_BOOL, offsetof(ce_config, truncate), 0, 0, 1},
     {"provider", "CACHED_EMBED_PROVIDER", T_DIALECT, offsetof(ce_config, provider), 0, 0, 1},
     NUM(circuit_failures, "CACHED_EMBED_CIRCUIT_FAILURES", 0, 1000000),
+    NUM(circuit_failure_percent, "CACHED_EMBED_CIRCUIT_FAILURE_PERCENT", 1, 100),
+    NUM(circuit_min_requests, "CACHED_EMBED_CIRCUIT_MIN_REQUESTS", 1, 1000000),
+    NUM(circuit_window_ms, "CACHED_EMBED_CIRCUIT_WINDOW_MS", 1000, 3600000),
     NUM(circuit_cooldown_ms, "CACHED_EMBED_CIRCUIT_COOLDOWN_MS", 100, 3600000),
+    NUM(max_request_tokens, "CACHED_EMBED_MAX_REQUEST_TOKENS", 0, 10000000),
     NUM(max_requests_per_minute, "CACHED_EMBED_MAX_REQUESTS_PER_MINUTE", 0, 1000000000),
     NUM(max_tokens_per_minute, "CACHED_EMBED_MAX_TOKENS_PER_MINUTE", 0, 1000000000000L),
     STR(cost_guard_mode, "CACHED_EMBED_COST_GUARD_MODE"),
@@ -69,8 +73,18 @@ void ce_config_defaults(ce_config *c) {
   c->truncate = 1;
   c->provider = CE_DIALECT_JINA;
   c->circuit_failures = 5;
-  c->circuit_cooldown_ms = 30000;
+  c->circuit_failure_percent = 50;
+  c->circuit_min_requests = 20;
+  c->circuit_window_ms = 10000;
+  c->circuit_cooldown_ms = 2000;
   strcpy(c->cost_guard_mode, "null");
+}
+
+long ce_config_max_request_tokens(const ce_config *c) {
+  if (c->max_request_tokens > 0)
+    return c->max_request_tokens;
+  return c->provider == CE_DIALECT_OPENAI ? CE_MAX_REQUEST_TOKENS_OPENAI
+                                          : CE_MAX_REQUEST_TOKENS_JINA;
 }
 
 static int same_key(const char *a, const char *b) {

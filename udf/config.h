@@ -26,8 +26,12 @@ typedef struct ce_config {
   long max_text_bytes;
   long truncate;
   long provider; /* ce_dialect */
-  long circuit_failures;        /* 0 = no circuit breaker */
-  long circuit_cooldown_ms;
+  long circuit_failures;        /* failed requests in a row; 0 = no breaker */
+  long circuit_failure_percent; /* of circuit_min_requests in the window */
+  long circuit_min_requests;
+  long circuit_window_ms;
+  long circuit_cooldown_ms;     /* the longest open period */
+  long max_request_tokens;      /* 0 = the dialect's default */
   long max_requests_per_minute; /* 0 = unlimited */
   long max_tokens_per_minute;   /* 0 = unlimited */
   char cost_guard_mode[8];      /* "null" or "wait" */
@@ -35,8 +39,16 @@ typedef struct ce_config {
 
 #define CE_CONFIG_DEFAULT_PATH "/etc/mysql/cached_embed.cnf"
 #define CE_MAX_DIMS 16384
+/* max_request_tokens when unset: OpenAI refuses requests over 300,000
+ * tokens summed over their inputs; Jina publishes no such cap, but a request
+ * must fit the key's tokens-per-minute allowance. */
+#define CE_MAX_REQUEST_TOKENS_OPENAI 250000
+#define CE_MAX_REQUEST_TOKENS_JINA 100000
 
 void ce_config_defaults(ce_config *c);
+
+/* max_request_tokens, or the dialect's default when it is 0. */
+long ce_config_max_request_tokens(const ce_config *c);
 
 /* Sets one setting from its text; `key` is the file key (dashes and
  * underscores alike). Returns 0, or -1 with a message in `err` (which never
