@@ -11,6 +11,9 @@ report. Not a test: nothing here passes or fails.
   memory    mariadbd's peak RSS growth (VmHWM, reset through clear_refs) with
             a 64 MiB provider body (warm-up of 256 rows, batch 256, and one
             row) and with a 16 MiB BLOB given to embedding_to_json
+            (memory_blob, memory_row, memory_warm: one of them alone)
+  warm_memory  the same for a warm-up of 40,000 rows of ~600 characters, at
+            the default batch/parallel and at batch 2048, parallel 64
 
   CE_STATE=... bench/faults.py [blip|outage|down|memory ...]"""
 
@@ -204,7 +207,7 @@ def peak_growth(pid, fn):
     return (proc_kb(pid, "VmHWM") - base) / 1024.0
 
 
-def memory():
+def memory(parts=("blob", "row", "warm")):
     pid = int(open(os.path.join(S["CE_DIR"], "mariadb.pid")).read())
     conn = db()
     sql("CREATE DATABASE IF NOT EXISTS bench", conn=conn)
@@ -233,15 +236,51 @@ def memory():
 
     # the BLOB first: memory freed by an earlier scenario stays resident in
     # malloc's arenas and would hide a later one's growth
-    for name, fn in (("embedding_to_json of a 16 MiB BLOB", big_blob),
-                     ("64 MiB provider body, one row", huge_row),
-                     ("64 MiB provider body, warm-up of 256 rows (batch 256)", huge_warm)):
+    for part, name, fn in (
+            ("blob", "embedding_to_json of a 16 MiB BLOB", big_blob),
+            ("row", "64 MiB provider body, one row", huge_row),
+            ("warm", "64 MiB provider body, warm-up of 256 rows (batch 256)", huge_warm)):
+        if part not in parts:
+            continue
         flush_redis()
         embed_reset()
         grew = peak_growth(pid, fn)
         print("| %s | peak RSS +%.1f MiB | result %r |" % (name, grew, out[-1]))
     set_config()
     embed_reset()
+    conn.close()
+
+
+def warm_memory():
+    pid = int(open(os.path.join(S["CE_DIR"], "mariadb.pid")).read())
+    conn = db()
+    sql("CREATE DATABASE IF NOT EXISTS bench", conn=conn)
+    sql("CREATE OR REPLACE TABLE bench.wm (id INT PRIMARY KEY, body TEXT)", conn=conn)
+    words = ("amber malt hops citrus pine resin caramel toffee biscuit bread "
+             "grapefruit mango peach floral herbal spicy earthy roasted coffee").split()
+    rows = []
+    for i in range(40000):
+        t = ["row %d:" % i] + [words[(i * 7 + k * 3) % len(words)] for k in range(95)]
+        rows.append((i, " ".join(t)[:600]))
+    with conn.cursor() as c:
+        for k in range(0, len(rows), 2000):
+            c.executemany("INSERT INTO bench.wm VALUES (%s, %s)", rows[k:k + 2000])
+    for kw in ({}, {"batch": 2048, "parallel": 64}):
+        set_config(circuit_failures=0, timeout_ms=60000, **kw)
+        flush_redis()
+        embed_reset()
+        out = []
+        t0 = time.monotonic()
+        grew = peak_growth(pid, lambda: out.append(sql(
+            "SELECT cached_embed_warm(CONCAT('wm:', id), body) FROM bench.wm",
+            conn=conn)[0][0]))
+        print("| warm-up of 40,000 rows (~600 characters), %s | peak RSS +%.1f MiB | "
+              "%s rows cached in %.1f s | %d provider requests |"
+              % (", ".join("%s %s" % kv for kv in kw.items()) or "default batch/parallel",
+                 grew, out[0], time.monotonic() - t0,
+                 embed_ctl("GET", "/_control/stats")["requests"]))
+        sys.stdout.flush()
+    set_config()
     conn.close()
 
 
@@ -261,6 +300,10 @@ def main():
             down()
         elif w == "memory":
             memory()
+        elif w.startswith("memory_"):  # memory_blob, memory_row, memory_warm
+            memory((w[len("memory_"):],))
+        elif w == "warm_memory":
+            warm_memory()
         sys.stdout.flush()
 
 

@@ -72,7 +72,7 @@ void ce_config_defaults(ce_config *c) {
   c->max_text_bytes = 65536;
   c->truncate = 1;
   c->provider = CE_DIALECT_JINA;
-  c->circuit_failures = 5;
+  c->circuit_failures = 3;
   c->circuit_failure_percent = 50;
   c->circuit_min_requests = 20;
   c->circuit_window_ms = 10000;

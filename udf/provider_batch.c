@@ -138,13 +138,15 @@ static int form(batch *b) {
   if (b->next >= b->n || b->scout || b->unfinished >= b->cfg->parallel ||
       (b->unfinished && b->inflight >= CE_BATCH_INFLIGHT_MAX))
     return -1;
-  size_t most = max_inputs(b), count = 0;
+  size_t most = max_inputs(b), count = 0, bytes = 0;
   uint64_t budget = (uint64_t)ce_config_max_request_tokens(b->cfg), tokens = 0;
   while (b->next + count < b->n && count < most) {
-    uint64_t t = ce_provider_tokens_estimate(b->in[b->next + count].len, 1);
-    if (count && tokens + t > budget)
+    size_t len = b->in[b->next + count].len;
+    uint64_t t = ce_provider_tokens_estimate(len, 1);
+    if (count && (tokens + t > budget || bytes + len > CE_BATCH_TEXT_MAX))
       break;
     tokens += t;
+    bytes += len;
     count++;
   }
   int scout = !ce_dims_expected(b->cfg) && !b->scouted;

@@ -5,9 +5,10 @@
  * later while the other transfers go on.
  *
  * Requests are packed in input order: at most `batch` inputs, at most
- * max_request_tokens estimated tokens (ce_provider_tokens_estimate; an
- * input over it alone goes alone), and no more inputs than a response of
- * CE_BATCH_RESPONSE_MAX bytes can hold (ce_provider_response_limit). While
+ * max_request_tokens estimated tokens (ce_provider_tokens_estimate) and
+ * CE_BATCH_TEXT_MAX bytes of text (an input over either goes alone), and no
+ * more inputs than a response of CE_BATCH_RESPONSE_MAX bytes can hold
+ * (ce_provider_response_limit). While
  * the model's vector length is not known (no `dimensions`, not a
  * well-known model, nothing learned yet), the first request holds one
  * input and the others wait for it, so that they are sized by the length
@@ -26,6 +27,7 @@
 #include "provider.h"
 
 #define CE_BATCH_RESPONSE_MAX ((size_t)16 << 20)
+#define CE_BATCH_TEXT_MAX ((size_t)4 << 20)
 #define CE_BATCH_INFLIGHT_MAX ((size_t)32 << 20)
 
 /* On return *vecs (malloc'd, n * *dims * 4 bytes; NULL if nothing came back)
