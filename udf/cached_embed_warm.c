@@ -1,21 +1,22 @@
 /* cached_embed_warm(key, text): an aggregate that makes sure every row's
  * vector is cached, in few large requests instead of one per row.
  *
- * Rows are queued as they arrive; a full queue (batch * parallel rows, or
- * CE_WARM_MAX_BYTES of text) is flushed: one pipelined Redis round trip per
- * CE_CACHE_PIPELINE keys finds what is cached, identical texts among the
- * misses are embedded once, in requests of up to `batch` inputs with
- * `parallel` in flight (provider_batch.h), and the results are written back
- * pipelined with the TTL. Returns how many rows now have their vector cached
+ * Rows are queued as they arrive; a full queue (batch * parallel rows, at
+ * most CE_WARM_MAX_ROWS, or CE_WARM_MAX_BYTES of text) is flushed: one
+ * pipelined Redis round trip per CE_CACHE_PIPELINE keys finds what is
+ * cached, identical texts among the misses are embedded once, in requests
+ * of up to `batch` inputs with `parallel` in flight (provider_batch.h), and
+ * the results are written back pipelined with the TTL. Returns how many rows now have their vector cached
  * (in Redis, or in the local cache when Redis is unavailable).
  *
  * Memory, whatever the table, batch, parallel and the model's dims: the
- * queue (CE_WARM_MAX_ROWS rows, CE_WARM_MAX_BYTES of keys and text plus the
- * row that filled it); a flush works in slices of at most
- * CE_WARM_SLICE_BYTES of prepared text, as much of vectors and as much of
- * entries being written back; and the requests in flight hold at most
- * CE_BATCH_INFLIGHT_MAX plus one request (provider_batch.h). */
+ * queue (CE_WARM_MAX_ROWS rows, CE_WARM_MAX_BYTES of keys and texts as
+ * sent plus the row that filled it); a flush works in slices of at most
+ * CE_WARM_SLICE_BYTES of vectors and as much of entries being written back;
+ * and the requests in flight hold at most CE_BATCH_INFLIGHT_MAX plus one
+ * request (provider_batch.h). */
 #include "udf_entry_points.h"
+#include "udf_charset.h"
 
 #include "cache.h"
 #include "config.h"
@@ -37,16 +38,16 @@
 #define CE_WARM_MAX_BYTES (16u << 20)
 /* Rows queued before a flush, whatever batch * parallel. */
 #define CE_WARM_MAX_ROWS 32768
-/* A flush embeds its misses in slices: at most this much prepared text and
- * this much of vectors at a time, and writes back at most this much of
- * entries at a time. */
+/* A flush embeds its misses in slices: at most this much of vectors at a
+ * time, and writes back at most this much of entries at a time. */
 #define CE_WARM_SLICE_BYTES ((size_t)8 << 20)
 
 typedef struct {
-  uint8_t hash[CE_SHA256_LEN];
-  size_t key_off, key_len;   /* in the arena */
-  size_t text_off, text_len; /* the original bytes, in the arena */
-  size_t unique;             /* index of its text among the misses */
+  uint8_t hash[CE_SHA256_LEN]; /* of the text as sent */
+  size_t key_off, key_len;     /* in the arena */
+  size_t text_off, text_len;   /* the text as sent (text.h), in the arena */
+  size_t unique;               /* index of its text among the misses */
+  unsigned flags;              /* CE_TEXT_* of its preparation */
   int hit;
 } queued;
 
@@ -55,10 +56,9 @@ typedef struct {
   long long count; /* rows of this group now cached */
   queued *rows;
   size_t n, rows_cap, max_rows; /* rows_cap in bytes */
-  char *arena; /* keys and texts of the queued rows */
+  char *arena; /* texts as sent and keys of the queued rows */
   size_t arena_len, arena_cap;
-  char *prep; /* texts as sent: cut and repaired to UTF-8 */
-  size_t prep_cap;
+  ce_charset charset; /* how the text argument's bytes are read */
   CURLM *multi; /* keeps provider connections open across flushes */
 } warm_state;
 
@@ -79,10 +79,12 @@ CE_EXPORT ce_udf_bool cached_embed_warm_init(UDF_INIT *initid, UDF_ARGS *args,
     return 1;
   }
   ce_config_current(&st->cfg);
-  ce_local_configure((size_t)st->cfg.local_cache_mb << 20);
+  ce_local_configure((size_t)st->cfg.local_cache_mb << 20,
+                     st->cfg.local_cache_max_age * 1000LL);
   st->max_rows = (size_t)st->cfg.batch * (size_t)st->cfg.parallel;
   if (st->max_rows > CE_WARM_MAX_ROWS)
     st->max_rows = CE_WARM_MAX_ROWS;
+  st->charset = ce_udf_text_charset(args, 1, (ce_charset)st->cfg.charset);
   st->multi = ce_http_multi_new();
   if (!st->multi) {
     free(st);
@@ -94,13 +96,17 @@ CE_EXPORT ce_udf_bool cached_embed_warm_init(UDF_INIT *initid, UDF_ARGS *args,
   return 0;
 }
 
+static void flush(warm_state *st);
+
 CE_EXPORT void cached_embed_warm_deinit(UDF_INIT *initid) {
   warm_state *st = (warm_state *)initid->ptr;
   if (!st)
     return;
+  /* Rows of a last group whose result was never asked for (HAVING, LIMIT)
+   * are still queued: warm them too. */
+  flush(st);
   free(st->rows);
   free(st->arena);
-  free(st->prep);
   curl_multi_cleanup(st->multi);
   free(st);
   initid->ptr = NULL;
@@ -170,8 +176,10 @@ static size_t dedupe(queued **miss, size_t n_miss, size_t *group) {
   size_t n_unique = 0;
   qsort(miss, n_miss, sizeof *miss, by_hash);
   for (size_t i = 0; i < n_miss; i++) {
-    if (!i || memcmp(miss[i]->hash, miss[i - 1]->hash, CE_SHA256_LEN))
+    if (!i || memcmp(miss[i]->hash, miss[i - 1]->hash, CE_SHA256_LEN)) {
       group[n_unique++] = i;
+      ce_text_count(miss[i]->flags); /* stats of the texts sent */
+    }
     miss[i]->unique = n_unique - 1;
   }
   group[n_unique] = n_miss;
@@ -179,21 +187,13 @@ static size_t dedupe(queued **miss, size_t n_miss, size_t *group) {
 }
 
 /* The end of the slice of unique texts that starts at u0: at most
- * CE_WARM_SLICE_BYTES of prepared text and of vectors (at least one). */
-static size_t slice_end(const warm_state *st, queued **miss,
-                        const size_t *group, size_t u0, size_t n_unique) {
-  uint32_t dims = ce_dims_expected(&st->cfg);
-  size_t vec_bytes = (size_t)(dims ? dims : CE_MAX_DIMS) * 4, text = 0;
-  size_t most = CE_WARM_SLICE_BYTES / vec_bytes, u = u0;
-  while (u < n_unique && (u == u0 || u - u0 < most)) {
-    size_t t = ce_text_prepare_cap(miss[group[u]]->text_len,
-                                   (size_t)st->cfg.max_text_bytes);
-    if (u > u0 && text + t > CE_WARM_SLICE_BYTES)
-      break;
-    text += t;
-    u++;
-  }
-  return u;
+ * CE_WARM_SLICE_BYTES of vectors (at least one). */
+static size_t slice_end(const warm_state *st, size_t u0, size_t n_unique) {
+  uint32_t dims = ce_provider_limit_dims(&st->cfg);
+  size_t most = CE_WARM_SLICE_BYTES / ((size_t)(dims ? dims : CE_MAX_DIMS) * 4);
+  if (!most)
+    most = 1;
+  return n_unique - u0 < most ? n_unique : u0 + most;
 }
 
 /* Writes back the misses rows[0..n) whose text was embedded (vector of
@@ -257,24 +257,17 @@ done:
  * group[u1])) and writes the results back. 0, or -1 out of memory. */
 static int embed_slice(warm_state *st, queued **miss, const size_t *group,
                        size_t u0, size_t u1) {
-  size_t n = u1 - u0, max = (size_t)st->cfg.max_text_bytes, need = 0;
+  size_t n = u1 - u0;
   ce_text *texts = malloc(n * sizeof *texts);
   uint8_t *ok = malloc(n), *vecs = NULL;
   uint32_t dims = 0;
   int rc = -1;
   if (!texts || !ok)
     goto done;
-  for (size_t u = u0; u < u1; u++)
-    need += ce_text_prepare_cap(miss[group[u]]->text_len, max);
-  if (ce_grow(&st->prep, &st->prep_cap, need + 1))
-    goto done;
-  size_t len = 0;
-  for (size_t u = u0; u < u1; u++) {
+  for (size_t u = u0; u < u1; u++) { /* the texts as sent, in the arena */
     queued *r = miss[group[u]];
-    texts[u - u0].s = st->prep + len;
-    texts[u - u0].len = ce_text_prepare(st->arena + r->text_off, r->text_len,
-                                        max, st->prep + len);
-    len += texts[u - u0].len;
+    texts[u - u0].s = st->arena + r->text_off;
+    texts[u - u0].len = r->text_len;
   }
   ce_provider_embed_many(&st->cfg, st->multi, texts, n, &vecs, &dims, ok);
   rc = vecs ? write_back(st, miss + group[u0], group[u1] - group[u0], u0,
@@ -303,7 +296,7 @@ static void flush(warm_state *st) {
   n_miss = lookup(st, keys, key_lens, miss);
   n_unique = dedupe(miss, n_miss, group);
   for (size_t u0 = 0, u1; u0 < n_unique; u0 = u1) {
-    u1 = slice_end(st, miss, group, u0, n_unique);
+    u1 = slice_end(st, u0, n_unique);
     if (embed_slice(st, miss, group, u0, u1))
       goto oom;
   }
@@ -328,9 +321,11 @@ CE_EXPORT void cached_embed_warm_clear(UDF_INIT *initid, ce_udf_flag *is_null,
   warm_state *st = (warm_state *)initid->ptr;
   (void)is_null;
   (void)error;
+  /* The server need not have asked for the previous group's result (a
+   * HAVING that is false, LIMIT): its queued rows are warmed all the same,
+   * then the count starts again for the new group. */
+  flush(st);
   st->count = 0;
-  st->n = 0;
-  st->arena_len = 0;
 }
 
 static int present(void *ctx, const uint8_t *vec, uint32_t dims) {
@@ -354,22 +349,40 @@ CE_EXPORT void cached_embed_warm_add(UDF_INIT *initid, UDF_ARGS *args,
     ce_stat_add(CE_STAT_EMPTY_TEXTS, 1);
     return;
   }
-  /* Very long texts are cut before sending anyway: queue only that much. */
-  size_t keep = text_len;
-  if (keep > (size_t)st->cfg.max_text_bytes + 4)
-    keep = (size_t)st->cfg.max_text_bytes + 4;
+  if (st->cfg.cache_off[0]) { /* a bad redis setting: no fallback host */
+    ce_stat_add(CE_STAT_ROWS_FAILED, 1);
+    ce_log_limited(&warm_rl, "cache_off",
+                   "warm-up: cache disabled: %s; row not cached",
+                   st->cfg.cache_off);
+    return;
+  }
+  /* The text as sent goes into the arena, then its key (which depends on
+   * the text's hash when content-addressed); both are kept only if the row
+   * is queued. */
+  size_t max = (size_t)st->cfg.max_text_bytes;
   if (ce_grow(&st->rows, &st->rows_cap, (st->n + 1) * sizeof *st->rows) ||
-      ce_grow(&st->arena, &st->arena_cap, st->arena_len + CE_KEY_MAX + keep)) {
+      ce_grow(&st->arena, &st->arena_cap,
+              st->arena_len + ce_text_prepare_cap(text_len, max) +
+                  CE_KEY_MAX)) {
     ce_log_limited(&warm_rl, NULL, "warm-up: out of memory; row skipped");
     return;
   }
   queued *r = &st->rows[st->n];
   memset(r, 0, sizeof *r);
-  ce_sha256(text, text_len, r->hash);
-  /* The key goes straight into the arena; kept only if the row is queued. */
-  char *key = st->arena + st->arena_len;
-  size_t key_len = ce_key_build(&st->cfg, args->args[0], args->lengths[0],
-                                r->hash, key);
+  char *out = st->arena + st->arena_len;
+  const char *sent;
+  size_t sent_len;
+  if (ce_text_prepare(text, text_len, max, st->charset, out, &sent, &sent_len,
+                      &r->flags)) {
+    ce_text_refuse_wide(args->args[0], args->lengths[0], "row skipped");
+    return;
+  }
+  if (sent != out)
+    memcpy(out, sent, sent_len);
+  ce_sha256(out, sent_len, r->hash);
+  char *key = out + sent_len;
+  size_t key_len = ce_key_build(&st->cfg, NULL, 0, args->args[0],
+                                args->lengths[0], r->hash, key);
   /* Already in the local cache: nothing to queue for this row. */
   if (ce_local_get(key, key_len, r->hash, ce_dims_expected(&st->cfg),
                    present, NULL) == 0) {
@@ -377,13 +390,11 @@ CE_EXPORT void cached_embed_warm_add(UDF_INIT *initid, UDF_ARGS *args,
     st->count++;
     return;
   }
-  r->key_off = st->arena_len;
-  r->key_len = key_len;
-  st->arena_len += key_len;
   r->text_off = st->arena_len;
-  r->text_len = keep;
-  memcpy(st->arena + st->arena_len, text, keep);
-  st->arena_len += keep;
+  r->text_len = sent_len;
+  r->key_off = st->arena_len + sent_len;
+  r->key_len = key_len;
+  st->arena_len += sent_len + key_len;
   st->n++;
   if (st->n >= st->max_rows || st->arena_len >= CE_WARM_MAX_BYTES)
     flush(st);

@@ -47,15 +47,59 @@ done:
   return out;
 }
 
-static void copy_msg(char *msg, size_t cap, const char *s) {
-  snprintf(msg, cap, "%s", s);
-  for (char *p = msg; *p; p++)
-    if ((unsigned char)*p < 0x20)
-      *p = ' ';
+/* RFC 6750's b64token characters: what follows "Bearer ". */
+static int token_char(unsigned char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+         (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_' ||
+         c == '~' || c == '+' || c == '/' || c == '=';
 }
 
-void ce_provider_error_message(const char *body, size_t len, char *msg,
-                               size_t cap) {
+/* Copies `s` into msg (cap bytes), control characters as spaces, with the
+ * configured key and any "Bearer <token>" replaced by "[redacted]". The
+ * whole text is scanned before anything is cut, so no part of a key is
+ * left at the end of a truncated message either. */
+static void copy_msg(char *msg, size_t cap, const char *s, const char *secret) {
+  static const char R[] = "[redacted]";
+  size_t o = 0, slen = secret ? strlen(secret) : 0;
+
+#define PUT(c)                                                                 \
+  do {                                                                         \
+    if (o + 1 < cap)                                                           \
+      msg[o++] = (c);                                                          \
+  } while (0)
+#define PUTS(str)                                                              \
+  for (const char *p_ = (str); *p_; p_++)                                      \
+  PUT(*p_)
+
+  while (*s) {
+    if (slen && !strncmp(s, secret, slen)) {
+      PUTS(R);
+      s += slen;
+    } else if (!strncasecmp(s, "bearer", 6) && (s[6] == ' ' || s[6] == '\t')) {
+      for (int i = 0; i < 6; i++)
+        PUT(s[i]);
+      PUT(' ');
+      s += 6;
+      while (*s == ' ' || *s == '\t')
+        s++;
+      if (slen && !strncmp(s, secret, slen))
+        s += slen;
+      while (token_char((unsigned char)*s))
+        s++;
+      PUTS(R);
+    } else {
+      PUT((unsigned char)*s < 0x20 ? ' ' : *s);
+      s++;
+    }
+  }
+#undef PUTS
+#undef PUT
+  if (cap)
+    msg[o] = '\0';
+}
+
+void ce_provider_error_message(const char *body, size_t len,
+                               const char *api_key, char *msg, size_t cap) {
   json_t *root = json_loadb(body, len, 0, NULL);
   json_t *m = NULL;
 
@@ -74,7 +118,7 @@ void ce_provider_error_message(const char *body, size_t len, char *msg,
       m = json_object_get(root, "message");
   }
   if (json_is_string(m))
-    copy_msg(msg, cap, json_string_value(m));
+    copy_msg(msg, cap, json_string_value(m), api_key);
   else
     snprintf(msg, cap, "no readable message in a %zu-byte body", len);
   json_decref(root);
@@ -101,6 +145,16 @@ size_t ce_provider_response_limit(size_t n, uint32_t dims) {
   size_t d = dims ? dims : CE_MAX_DIMS;
   return CE_RESPONSE_FIXED_BYTES +
          n * (d * CE_RESPONSE_VALUE_BYTES + CE_RESPONSE_ITEM_BYTES);
+}
+
+uint32_t ce_provider_limit_dims(const ce_config *cfg) {
+  uint32_t d = ce_dims_fixed(cfg);
+  if (d)
+    return d;
+  d = ce_dims_expected(cfg);
+  if (!d)
+    return 0;
+  return d >= CE_MAX_DIMS / 2 ? CE_MAX_DIMS : 2 * d;
 }
 
 uint64_t ce_provider_tokens_estimate(size_t bytes, size_t n) {
@@ -171,23 +225,25 @@ static int judge(const ce_config *cfg, ce_http_call *call, CURLcode cc,
   ce_stat_latency((uint64_t)(ce_mono_ms() - t0_ms) * 1000);
   if (call->status == 200) {
     char why[160];
+    *cls = NULL;
     if (ce_provider_parse_response(call->body ? call->body : "", call->len, n,
-                                   ce_dims_expected(cfg), out, why,
-                                   sizeof why, cls)) {
+                                   ce_dims_fixed(cfg), out, why, sizeof why,
+                                   cls) ||
+        ce_dims_check(cfg, out->dims, why, sizeof why)) {
+      ce_embeddings_free(out);
       snprintf(err, errlen, "provider sent a bad response: %s", why);
       if (!*cls)
-        *cls = CE_FAIL_RESPONSE;
+        *cls = "provider sent vectors of another length";
       return -1;
     }
-    ce_dims_learn(cfg, out->dims);
     ce_stat_add(CE_STAT_PROVIDER_INPUTS, n);
     ce_stat_add(CE_STAT_PROVIDER_TOKENS, out->tokens);
     *outcome = CE_GUARD_OK;
     return 0;
   }
   char msg[200];
-  ce_provider_error_message(call->body ? call->body : "", call->len, msg,
-                            sizeof msg);
+  ce_provider_error_message(call->body ? call->body : "", call->len,
+                            cfg->api_key, msg, sizeof msg);
   snprintf(err, errlen, "provider answered %ld: %s", call->status, msg);
   *cls = status_class(call->status);
   *wait_ms = call->retry_after_ms;
@@ -214,6 +270,12 @@ int ce_provider_admit(const ce_config *cfg, const ce_text *in, size_t n,
                       long wait_ms, long *later_ms, ce_guard_ticket *ticket,
                       char *err, size_t errlen, const char **cls) {
   size_t text_bytes = 0;
+  /* A bad endpoint, dialect or key: no request at all (fail closed). */
+  if (cfg->provider_off[0]) {
+    snprintf(err, errlen, "provider disabled: %s", cfg->provider_off);
+    *cls = CE_FAIL_OFF;
+    return CE_ADMIT_OFF;
+  }
   for (size_t i = 0; i < n; i++)
     text_bytes += in[i].len;
   int rc = ce_guard_admit(cfg, n, text_bytes, wait_ms, later_ms, ticket, err,
@@ -292,7 +354,8 @@ int ce_provider_embed(const ce_config *cfg, const ce_text *in, size_t n,
       break;
     }
     if (ce_http_prepare(&call, cfg, json, remaining,
-                        ce_provider_response_limit(n, ce_dims_expected(cfg)),
+                        ce_provider_response_limit(
+                            n, ce_provider_limit_dims(cfg)),
                         err, errlen)) {
       ce_guard_result(cfg, &ticket, CE_GUARD_NOT_SENT, 0);
       *cls = CE_FAIL_LOCAL;

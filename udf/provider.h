@@ -40,6 +40,11 @@ char *ce_provider_request_json(const ce_config *cfg, const ce_text *in,
 #define CE_FAIL_BUDGET "cost guard"
 #define CE_FAIL_TIMEOUT "timeout used up"
 #define CE_FAIL_LOCAL "request not sent"
+#define CE_FAIL_OFF "provider disabled"
+
+/* ce_provider_admit's answer when a bad setting disabled the provider (on
+ * top of guard.h's CE_ADMIT_*). */
+#define CE_ADMIT_OFF -3
 
 /* Parses a 200 body for `n` inputs (udf/provider_parse.c). Vectors may be
  * base64 strings or float arrays; they are ordered by data[].index, which
@@ -52,9 +57,11 @@ int ce_provider_parse_response(const char *body, size_t len, size_t n,
                                char *err, size_t errlen, const char **cls);
 
 /* The human message of an error body ({"detail": "..."}, {"detail": [..]},
- * {"error": {"message": ..}}, {"error": ".."}, {"message": ..}). */
-void ce_provider_error_message(const char *body, size_t len, char *msg,
-                               size_t cap);
+ * {"error": {"message": ..}}, {"error": ".."}, {"message": ..}), fit for the
+ * log: `api_key` (may be NULL or empty) and any "Bearer <token>" a gateway
+ * echoed are replaced by "[redacted]", control characters by spaces. */
+void ce_provider_error_message(const char *body, size_t len,
+                               const char *api_key, char *msg, size_t cap);
 
 /* 1 for statuses worth another try: 408, 425, 429, 5xx. */
 int ce_provider_retryable(long status);
@@ -72,6 +79,11 @@ long ce_backoff_ms(int attempt, unsigned *seed);
 #define CE_RESPONSE_ITEM_BYTES 512
 #define CE_RESPONSE_FIXED_BYTES (64 << 10)
 size_t ce_provider_response_limit(size_t n, uint32_t dims);
+
+/* The length to size a response limit by: the configured or published one;
+ * else twice the learned one (a model replaced by a bigger one is still
+ * read, and learned: dims.h); else 0 (not known). */
+uint32_t ce_provider_limit_dims(const ce_config *cfg);
 
 /* Estimated tokens of `bytes` of text in `n` inputs, for the request size
  * budget (max_request_tokens): bytes / 2 plus one an input. Conservative:
@@ -107,8 +119,8 @@ int ce_provider_judge(const ce_config *cfg, ce_guard_ticket *ticket,
 /* Asks the guard (circuit breaker, cost guard) before an attempt that may
  * wait `wait_ms`: CE_ADMIT_GO, CE_ADMIT_LATER (only with later_ms: ask
  * again in *later_ms; never blocks then), or CE_ADMIT_CIRCUIT /
- * CE_ADMIT_BUDGET with the reason in err and *cls (counted as a guard
- * reject). After an admitted attempt that was not sent, call
+ * CE_ADMIT_BUDGET (counted as a guard reject) / CE_ADMIT_OFF (a bad
+ * setting disabled the provider) with the reason in err and *cls. After an admitted attempt that was not sent, call
  * ce_guard_result(NOT_SENT) with the ticket. */
 int ce_provider_admit(const ce_config *cfg, const ce_text *in, size_t n,
                       long wait_ms, long *later_ms, ce_guard_ticket *ticket,

@@ -115,14 +115,14 @@ static job *add_job(batch *b, size_t first, size_t count) {
     return j;
   }
   j->cost = strlen(j->json) +
-            ce_provider_response_limit(count, ce_dims_expected(b->cfg));
+            ce_provider_response_limit(count, ce_provider_limit_dims(b->cfg));
   b->inflight += j->cost;
   return j;
 }
 
 /* How many inputs one request may hold now. */
 static size_t max_inputs(batch *b) {
-  uint32_t dims = ce_dims_expected(b->cfg);
+  uint32_t dims = ce_provider_limit_dims(b->cfg);
   size_t per = ce_provider_response_limit(1, dims) - CE_RESPONSE_FIXED_BYTES;
   size_t most = (CE_BATCH_RESPONSE_MAX - CE_RESPONSE_FIXED_BYTES) / per;
   if (most > (size_t)b->cfg->batch)
@@ -192,7 +192,7 @@ static void start(batch *b, job *j) {
   }
   if (ce_http_prepare(&j->call, cfg, j->json, remaining,
                       ce_provider_response_limit(j->count,
-                                                 ce_dims_expected(cfg)),
+                                                 ce_provider_limit_dims(cfg)),
                       j->err, sizeof j->err)) {
     ce_guard_result(cfg, &j->ticket, CE_GUARD_NOT_SENT, 0);
     j->cls = CE_FAIL_LOCAL;

@@ -310,7 +310,7 @@ static void test_requests_per_minute(void) {
     CHECK(admit(&c, err) == CE_ADMIT_GO);
   CHECK(admit(&c, err) == CE_ADMIT_BUDGET);
   /* wait mode: sleeps until the window turns over, within wait_ms */
-  strcpy(c.cost_guard_mode, "wait");
+  c.cost_guard_mode = CE_COST_GUARD_WAIT;
   slept_total = 0;
   long long t0 = fake_now;
   CHECK(ce_guard_admit(&c, 1, 40, 120000, NULL, &T, err, 200) == CE_ADMIT_GO);

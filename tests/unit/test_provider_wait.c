@@ -115,7 +115,7 @@ static ce_config config(void) {
   strcpy(c.model, "wait-test-model");
   c.retries = 0;
   c.circuit_failures = 0;
-  strcpy(c.cost_guard_mode, "wait");
+  c.cost_guard_mode = CE_COST_GUARD_WAIT;
   return c;
 }
 
