@@ -210,6 +210,8 @@ static int judge(const ce_config *cfg, ce_http_call *call, CURLcode cc,
                  int *outcome, char *err, size_t errlen, const char **cls) {
   *wait_ms = -1;
   *outcome = CE_GUARD_FAIL;
+  if (cc == CURLE_FILESIZE_EXCEEDED) /* announced by its Content-Length */
+    call->overflow = 1;
   if (cc != CURLE_OK) {
     *cls = call->overflow ? CE_FAIL_TOO_BIG : curl_easy_strerror(cc);
     if (call->overflow)
