@@ -6,8 +6,11 @@
  * pipelined Redis round trip per CE_CACHE_PIPELINE keys finds what is
  * cached, identical texts among the misses are embedded once, in requests
  * of up to `batch` inputs with `parallel` in flight (provider_batch.h), and
- * the results are written back pipelined with the TTL. Returns how many rows now have their vector cached
- * (in Redis, or in the local cache when Redis is unavailable).
+ * the results are written back pipelined with the TTL. Returns how many
+ * rows now have their vector cached (in Redis, or in the local cache when
+ * Redis is unavailable). With the plugin loaded, KILL QUERY abandons the
+ * requests in flight, and the Progress column of SHOW PROCESSLIST shows the
+ * share of the rows read so far whose vectors are settled.
  *
  * Memory, whatever the table, batch, parallel and the model's dims: the
  * queue (CE_WARM_MAX_ROWS rows, CE_WARM_MAX_BYTES of keys and texts as
@@ -25,6 +28,7 @@
 #include "grow.h"
 #include "local_cache.h"
 #include "log.h"
+#include "plugin_services.h"
 #include "provider_batch.h"
 #include "stats.h"
 #include "text.h"
@@ -100,11 +104,14 @@ static void flush(warm_state *st);
 
 CE_EXPORT void cached_embed_warm_deinit(UDF_INIT *initid) {
   warm_state *st = (warm_state *)initid->ptr;
-  if (!st)
+  if (!st) {
+    ce_server_progress_end();
     return;
+  }
   /* Rows of a last group whose result was never asked for (HAVING, LIMIT)
    * are still queued: warm them too. */
   flush(st);
+  ce_server_progress_end();
   free(st->rows);
   free(st->arena);
   curl_multi_cleanup(st->multi);
@@ -284,18 +291,24 @@ done:
  * by slice, stores the results; counts cached rows; empties the queue. */
 static void flush(warm_state *st) {
   size_t n = st->n, n_miss, n_unique;
-  const char **keys = malloc(n * sizeof *keys);
-  size_t *key_lens = malloc(n * sizeof *key_lens);
-  queued **miss = malloc(n * sizeof *miss);
-  size_t *group = malloc((n + 1) * sizeof *group);
+  const char **keys = NULL;
+  size_t *key_lens = NULL, *group = NULL;
+  queued **miss = NULL;
 
   if (!n)
+    return;
+  if (ce_server_killed()) /* KILL QUERY: no new work, the statement ends */
     goto done;
+  ce_server_progress_add(0, n);
+  keys = malloc(n * sizeof *keys);
+  key_lens = malloc(n * sizeof *key_lens);
+  miss = malloc(n * sizeof *miss);
+  group = malloc((n + 1) * sizeof *group);
   if (!keys || !key_lens || !miss || !group)
     goto oom;
   n_miss = lookup(st, keys, key_lens, miss);
   n_unique = dedupe(miss, n_miss, group);
-  for (size_t u0 = 0, u1; u0 < n_unique; u0 = u1) {
+  for (size_t u0 = 0, u1; u0 < n_unique && !ce_server_killed(); u0 = u1) {
     u1 = slice_end(st, u0, n_unique);
     if (embed_slice(st, miss, group, u0, u1))
       goto oom;
@@ -306,6 +319,7 @@ oom:
   ce_log_limited(&warm_rl, NULL,
                  "warm-up: out of memory for %zu rows; they are not cached", n);
 done:
+  ce_server_progress_settle();
   free(keys);
   free(key_lens);
   free(miss);

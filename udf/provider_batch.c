@@ -5,6 +5,7 @@
 #include "grow.h"
 #include "guard.h"
 #include "log.h"
+#include "plugin_services.h"
 #include "stats.h"
 
 #include <stdio.h>
@@ -86,6 +87,7 @@ static void finished(batch *b, job *j, job_state s) {
 
 static void fail(batch *b, job *j) {
   finished(b, j, JOB_FAILED);
+  ce_server_progress_add(j->count, 0);
   ce_stat_add(CE_STAT_PROVIDER_ERRORS, 1);
   ce_log_limited(&batch_rl, j->cls,
                  "warm-up request of %zu inputs failed: %s; those rows are "
@@ -241,10 +243,12 @@ static void finish(batch *b, job *j, CURLcode cc) {
   if (verdict == 0) {
     int rc = store(b, j, &e);
     ce_embeddings_free(&e);
-    if (rc)
+    if (rc) {
       fail(b, j);
-    else
+    } else {
       finished(b, j, JOB_DONE);
+      ce_server_progress_add(j->count, 0);
+    }
     return;
   }
   if (verdict == -2 && j->count > 1) {
@@ -261,6 +265,33 @@ static void finish(batch *b, job *j, CURLcode cc) {
   j->start_at = ce_mono_ms() + wait;
   j->state = JOB_READY;
   ce_stat_add(CE_STAT_RETRIES, 1);
+}
+
+/* KILL QUERY: every transfer in flight is dropped (its connection closed,
+ * its answer never read) and nothing more starts. Not a provider failure:
+ * the guard gets the tickets back unjudged, and the circuit counts none of
+ * these requests. */
+static void abandon(batch *b) {
+  int running = 0, waiting = 0;
+  for (size_t i = 0; i < b->n_jobs; i++) {
+    job *j = b->jobs[i];
+    if (j->state == JOB_RUNNING) {
+      curl_multi_remove_handle(b->multi, j->call.easy);
+      ce_http_finish(&j->call);
+      ce_guard_result(b->cfg, &j->ticket, CE_GUARD_NOT_SENT, 0);
+      running++;
+    } else if (j->state == JOB_READY) {
+      waiting++;
+    } else {
+      continue;
+    }
+    ce_guard_ticket_init(&j->ticket); /* counted nowhere */
+    finished(b, j, JOB_FAILED);
+  }
+  ce_log("warm-up: statement killed; %d requests in flight abandoned, %d "
+         "not started, %zu inputs not sent",
+         running, waiting, b->n - b->next);
+  b->next = b->n;
 }
 
 /* Starts what may start; returns the earliest time a waiting request is
@@ -310,6 +341,10 @@ size_t ce_provider_embed_many(const ce_config *cfg, CURLM *multi,
   }
   for (;;) {
     long long next_start;
+    if (ce_server_killed()) {
+      abandon(&b);
+      break;
+    }
     if (!schedule(&b, &next_start))
       break;
     int still;

@@ -15,7 +15,10 @@
  * it brings back. A request refused as too large is split in halves, each
  * sent again. Each request follows the same retry policy as a single call
  * (ce_provider_judge), within timeout_ms of its first attempt; a request
- * that still fails is logged once (rate-limited by kind).
+ * that still fails is logged once (rate-limited by kind). With the plugin
+ * loaded, a killed statement (plugin_services.h) abandons the transfers in
+ * flight and starts no more, and each finished request advances the
+ * statement's progress by its inputs.
  *
  * Memory: a request holds its JSON and, while it runs, a response of at
  * most its limit; new requests start only while the requests not yet
