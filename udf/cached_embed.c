@@ -156,15 +156,18 @@ static int prepare_text(embed_state *st, const char *text, size_t len,
   return 0;
 }
 
-static char *fail_row(embed_state *st, ce_udf_flag *is_null_flag, const char *why) {
+/* `cls`: the kind of failure (CE_FAIL_*), the log line's rate-limit class. */
+static char *fail_row(embed_state *st, ce_udf_flag *is_null_flag,
+                      const char *cls, const char *why) {
   ce_stat_add(CE_STAT_ROWS_FAILED, 1);
   *is_null_flag = 1;
   if (ce_on_error_fail(&st->cfg, "cached_embed", st->key, why)) {
-    ce_log_limited(&row_rl, why, "row key '%.80s': %s; statement failed "
+    ce_log_limited(&row_rl, cls, "row key '%.80s': %s; statement failed "
                    "(on_error = error)", st->key, why);
     return NULL;
   }
-  ce_log_limited(&row_rl, why, "row key '%.80s': %s; returning NULL", st->key, why);
+  ce_log_limited(&row_rl, cls, "row key '%.80s': %s; returning NULL", st->key,
+                 why);
   return NULL;
 }
 
@@ -202,7 +205,7 @@ CE_EXPORT char *cached_embed(UDF_INIT *initid, UDF_ARGS *args, char *result,
   int prc = prepare_text(st, text, text_len, &t, &flags);
   if (prc < 0) {
     snprintf(st->key, sizeof st->key, "(not built)");
-    return fail_row(st, is_null, "out of memory");
+    return fail_row(st, is_null, CE_FAIL_LOCAL, "out of memory");
   }
   if (prc > 0) {
     ce_text_refuse_wide(args->args[0], args->lengths[0], "returning NULL");
@@ -222,7 +225,7 @@ CE_EXPORT char *cached_embed(UDF_INIT *initid, UDF_ARGS *args, char *result,
   if (st->cfg.cache_off[0]) { /* a bad redis setting: no fallback host */
     char why[CE_OFF_MSG + 32];
     snprintf(why, sizeof why, "cache disabled: %s", st->cfg.cache_off);
-    return fail_row(st, is_null, why);
+    return fail_row(st, is_null, "cache disabled", why);
   }
 
   if (ce_local_get(st->key, st->key_len, st->hash, st->want_dims, take_vector,
@@ -241,15 +244,16 @@ CE_EXPORT char *cached_embed(UDF_INIT *initid, UDF_ARGS *args, char *result,
   ce_stat_add(CE_STAT_MISSES, 1);
 
   ce_embeddings emb;
+  const char *cls;
   ce_text_count(flags);
-  if (ce_provider_embed(&st->cfg, &t, 1, &emb, err, sizeof err))
-    return fail_row(st, is_null, err);
+  if (ce_provider_embed(&st->cfg, &t, 1, &emb, err, sizeof err, &cls))
+    return fail_row(st, is_null, cls, err);
 
   size_t bytes = (size_t)emb.dims * 4;
   if (ce_grow(&st->vec, &st->vec_cap, bytes) ||
       ce_grow(&st->entry, &st->entry_cap, ce_entry_size(emb.dims))) {
     ce_embeddings_free(&emb);
-    return fail_row(st, is_null, "out of memory");
+    return fail_row(st, is_null, CE_FAIL_LOCAL, "out of memory");
   }
   memcpy(st->vec, emb.vecs, bytes);
   st->dims = emb.dims;
