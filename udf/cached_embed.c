@@ -208,15 +208,18 @@ static void label_key(embed_state *st, const char *key, size_t key_len) {
            key ? (int)(key_len < 80 ? key_len : 80) : 6, key ? key : "(NULL)");
 }
 
-static char *fail_row(embed_state *st, ce_udf_flag *is_null_flag, const char *why) {
+/* `cls`: the kind of failure (CE_FAIL_*), the log line's rate-limit class. */
+static char *fail_row(embed_state *st, ce_udf_flag *is_null_flag,
+                      const char *cls, const char *why) {
   ce_stat_add(CE_STAT_ROWS_FAILED, 1);
   *is_null_flag = 1;
   if (ce_on_error_fail(&st->cfg, "cached_embed", st->key, why)) {
-    ce_log_limited(&row_rl, why, "row key '%.80s': %s; statement failed "
+    ce_log_limited(&row_rl, cls, "row key '%.80s': %s; statement failed "
                    "(on_error = error)", st->key, why);
     return NULL;
   }
-  ce_log_limited(&row_rl, why, "row key '%.80s': %s; returning NULL", st->key, why);
+  ce_log_limited(&row_rl, cls, "row key '%.80s': %s; returning NULL", st->key,
+                 why);
   return NULL;
 }
 
@@ -247,7 +250,7 @@ static char *embed_row(embed_state *st, const char *key, size_t key_len,
     strcpy(eff, st->default_task);
   else if (ce_task_resolve(&st->cfg, task, task_len, eff, err, sizeof err)) {
     label_key(st, key, key_len);
-    return fail_row(st, is_null, err);
+    return fail_row(st, is_null, "bad task", err);
   }
   if (strcmp(eff, st->cfg.task))
     strcpy(st->cfg.task, eff);
@@ -259,7 +262,7 @@ static char *embed_row(embed_state *st, const char *key, size_t key_len,
   int prc = prepare_text(st, text, text_len, &t, &flags);
   if (prc < 0) {
     snprintf(st->key, sizeof st->key, "(not built)");
-    return fail_row(st, is_null, "out of memory");
+    return fail_row(st, is_null, CE_FAIL_LOCAL, "out of memory");
   }
   if (prc > 0) {
     ce_text_refuse_wide(key, key_len, "returning NULL");
@@ -277,7 +280,7 @@ static char *embed_row(embed_state *st, const char *key, size_t key_len,
   if (st->cfg.cache_off[0]) { /* a bad redis setting: no fallback host */
     char why[CE_OFF_MSG + 32];
     snprintf(why, sizeof why, "cache disabled: %s", st->cfg.cache_off);
-    return fail_row(st, is_null, why);
+    return fail_row(st, is_null, "cache disabled", why);
   }
 
   if (ce_local_get(st->key, st->key_len, st->hash, st->want_dims, take_vector,
@@ -296,15 +299,16 @@ static char *embed_row(embed_state *st, const char *key, size_t key_len,
   ce_stat_add(CE_STAT_MISSES, 1);
 
   ce_embeddings emb;
+  const char *cls;
   ce_text_count(flags);
-  if (ce_provider_embed(&st->cfg, &t, 1, &emb, err, sizeof err))
-    return fail_row(st, is_null, err);
+  if (ce_provider_embed(&st->cfg, &t, 1, &emb, err, sizeof err, &cls))
+    return fail_row(st, is_null, cls, err);
 
   size_t bytes = (size_t)emb.dims * 4;
   if (ce_grow(&st->vec, &st->vec_cap, bytes) ||
       ce_grow(&st->entry, &st->entry_cap, ce_entry_size(emb.dims))) {
     ce_embeddings_free(&emb);
-    return fail_row(st, is_null, "out of memory");
+    return fail_row(st, is_null, CE_FAIL_LOCAL, "out of memory");
   }
   memcpy(st->vec, emb.vecs, bytes);
   st->dims = emb.dims;

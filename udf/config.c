@@ -405,6 +405,13 @@ int ce_config_parse_ini(ce_config *c, const char *text, size_t len,
   return bad;
 }
 
+long ce_config_max_request_tokens(const ce_config *c) {
+  if (c->max_request_tokens > 0)
+    return c->max_request_tokens;
+  return c->provider == CE_DIALECT_OPENAI ? CE_MAX_REQUEST_TOKENS_OPENAI
+                                          : CE_MAX_REQUEST_TOKENS_JINA;
+}
+
 int ce_endpoint_is_jina(const char *endpoint) {
   const char *h = !strncmp(endpoint, "https://", 8) ? endpoint + 8 : NULL;
   if (!h)

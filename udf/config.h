@@ -49,6 +49,11 @@ typedef struct ce_config {
 
 #define CE_CONFIG_DEFAULT_PATH "/etc/mysql/cached_embed.cnf"
 #define CE_MAX_DIMS 16384
+/* max_request_tokens when unset: OpenAI refuses requests over 300,000
+ * tokens summed over their inputs; Jina publishes no such cap, but a request
+ * must fit the key's tokens-per-minute allowance. */
+#define CE_MAX_REQUEST_TOKENS_OPENAI 250000
+#define CE_MAX_REQUEST_TOKENS_JINA 100000
 /* The longest TTL, in seconds (ten years): the `ttl` setting's bound (in
  * settings.def), and the clamp of a ttl_seconds argument. */
 #define CE_TTL_MAX 315360000L
@@ -101,6 +106,9 @@ void ce_setting_format(const ce_config *c, const ce_setting *s, char *out,
                        size_t cap);
 
 void ce_config_defaults(ce_config *c);
+
+/* max_request_tokens, or the dialect's default when it is 0. */
+long ce_config_max_request_tokens(const ce_config *c);
 
 /* Sets one setting from its text. Returns 0, or -1 with a message in `err`
  * (which never contains the value of a secret). Unknown keys return -1 as
