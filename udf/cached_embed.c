@@ -98,7 +98,7 @@ CE_EXPORT ce_udf_bool cached_embed_init(UDF_INIT *initid, UDF_ARGS *args,
                                         char *message) {
   if (args->arg_count < 2 || args->arg_count > 4) {
     snprintf(message, MYSQL_ERRMSG_SIZE,
-             SIGNATURE " expects 2 to 4 arguments, got %u", args->arg_count);
+             SIGNATURE " takes 2 to 4 arguments, got %u", args->arg_count);
     return 1;
   }
   /* A constant string ttl must read as a number; NULL and string columns
@@ -106,12 +106,12 @@ CE_EXPORT ce_udf_bool cached_embed_init(UDF_INIT *initid, UDF_ARGS *args,
   if (args->arg_count >= 3 && args->arg_type[2] == STRING_RESULT &&
       args->args[2] && !is_integer(args->args[2], args->lengths[2])) {
     snprintf(message, MYSQL_ERRMSG_SIZE,
-             SIGNATURE " expects ttl_seconds to be a number");
+             SIGNATURE ": ttl_seconds is not a number");
     return 1;
   }
   if (args->arg_count == 4 &&
       ce_task_arg_check(args->arg_type[3] == STRING_RESULT, args->args[3],
-                        args->lengths[3], SIGNATURE, message,
+                        args->lengths[3], SIGNATURE, "cached_embed", message,
                         MYSQL_ERRMSG_SIZE))
     return 1;
   args->arg_type[0] = STRING_RESULT;

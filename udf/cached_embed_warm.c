@@ -81,8 +81,8 @@ CE_EXPORT ce_udf_bool cached_embed_warm_init(UDF_INIT *initid, UDF_ARGS *args,
   }
   if (args->arg_count == 3 &&
       ce_task_arg_check(args->arg_type[2] == STRING_RESULT, args->args[2],
-                        args->lengths[2], SIGNATURE, message,
-                        MYSQL_ERRMSG_SIZE))
+                        args->lengths[2], SIGNATURE, "cached_embed_warm",
+                        message, MYSQL_ERRMSG_SIZE))
     return 1;
   args->arg_type[0] = STRING_RESULT;
   args->arg_type[1] = STRING_RESULT;

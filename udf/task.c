@@ -18,16 +18,22 @@ static role role_of(const char *s, size_t len) {
   return ROLE_OTHER;
 }
 
+/* The start of `name` (cap - 1 bytes at most) with every byte that is not
+ * printable ASCII as '?': fit for a message. */
+static void printable(const char *name, size_t len, char *out, size_t cap) {
+  size_t n = 0;
+  for (; n < len && n + 1 < cap; n++)
+    out[n] = name[n] >= 0x20 && name[n] < 0x7f ? name[n] : '?';
+  out[n] = '\0';
+}
+
 /* Why `name` is no task name, with as much of it as is printable. */
 static void bad_name(const char *name, size_t len, char *err, size_t errlen) {
   char shown[41];
-  size_t n = 0;
-  for (; n < len && n + 1 < sizeof shown; n++)
-    shown[n] = name[n] > 0x20 && name[n] < 0x7f ? name[n] : '?';
-  shown[n] = '\0';
+  printable(name, len, shown, sizeof shown);
   snprintf(err, errlen,
            "task must be 1 to %d letters, digits, '.', '-' or '_', got '%s'%s",
-           CE_TASK_MAX, shown, n < len ? "..." : "");
+           CE_TASK_MAX, shown, len >= sizeof shown ? "..." : "");
 }
 
 int ce_task_resolve(const ce_config *cfg, const char *name, size_t len,
@@ -59,18 +65,17 @@ int ce_task_resolve(const ce_config *cfg, const char *name, size_t len,
 }
 
 int ce_task_arg_check(int is_string, const char *value, size_t len,
-                      const char *signature, char *msg, size_t cap) {
-  char err[160];
+                      const char *signature, const char *fn, char *msg,
+                      size_t cap) {
   if (!is_string) {
-    snprintf(msg, cap,
-             "%s expects task to be a string: query, passage or a provider's "
-             "task name",
-             signature);
+    snprintf(msg, cap, "%s: task is not a string", signature);
     return -1;
   }
   if (value && len && !ce_task_name_valid(value, len)) {
-    bad_name(value, len, err, sizeof err);
-    snprintf(msg, cap, "%s: %s", signature, err);
+    char shown[17];
+    printable(value, len, shown, sizeof shown);
+    snprintf(msg, cap, "%s: task '%s%s' is not letters, digits, . - _", fn,
+             shown, len >= sizeof shown ? "..." : "");
     return -1;
   }
   return 0;

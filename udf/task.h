@@ -33,9 +33,12 @@ int ce_task_resolve(const ce_config *cfg, const char *name, size_t len,
 
 /* The init-time check of a task argument: `is_string` (its type; a NULL
  * constant is a string) and, when it is a constant (`value` not NULL), a
- * task name or ''. 0, or -1 with a message naming `signature` in msg. */
+ * task name or ''. 0, or -1 with a message in msg that names `signature`
+ * (a wrong type) or the function `fn` (a bad name). The server shows 80
+ * bytes of it: the messages fit. */
 int ce_task_arg_check(int is_string, const char *value, size_t len,
-                      const char *signature, char *msg, size_t cap);
+                      const char *signature, const char *fn, char *msg,
+                      size_t cap);
 
 /* The `task` field of a request made with `cfg` (cfg->task the effective
  * task), or NULL when the request carries none. */

@@ -135,7 +135,7 @@ class CoreTest(ServerTestCase):
                     "SELECT cached_embed('a', 'b', 'not a number')"):
             with self.assertRaises(pymysql.err.OperationalError) as cm:
                 query(sql)
-            self.assertIn("cached_embed(key, text [, ttl_seconds [, task]]) expects",
+            self.assertIn("cached_embed(key, text [, ttl_seconds [, task]])",
                           str(cm.exception))
 
     def test_install_and_uninstall_can_run_twice(self):

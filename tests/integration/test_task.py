@@ -223,30 +223,39 @@ class OpenAIPrefixTest(ServerTestCase):
 
 class TaskArgumentTest(ServerTestCase):
     def refused(self, sql, message):
+        """The statement fails at init with exactly `message`: the server
+        shows 80 bytes of it, so a longer one would be cut."""
         with self.assertRaises(pymysql.err.OperationalError) as cm:
             query(sql)
-        self.assertIn(message, str(cm.exception))
+        text = cm.exception.args[1]
+        self.assertTrue(text.startswith("Can't initialize function"), text)
+        self.assertEqual(text.split("; ", 1)[1], message)
+        self.assertLessEqual(len(message), 80)
 
     def test_wrong_types_and_counts_are_refused_at_init(self):
         make_table([(1, "x", "query")])
         sig = "cached_embed(key, text [, ttl_seconds [, task]])"
         self.refused("SELECT cached_embed('k', 't', NULL, 5)",
-                     sig + " expects task to be a string")
+                     sig + ": task is not a string")
         self.refused("SELECT cached_embed('k', 't', NULL, id) FROM t.docs",
-                     sig + " expects task to be a string")
+                     sig + ": task is not a string")
+        self.refused("SELECT cached_embed('k', 't', 'soon', 'query')",
+                     sig + ": ttl_seconds is not a number")
         self.refused("SELECT cached_embed('k', 't', NULL, 'two words')",
-                     sig + ": task must be 1 to 63 letters")
+                     "cached_embed: task 'two words' is not letters, digits, . - _")
+        self.refused("SELECT cached_embed('k', 't', NULL, REPEAT('long-', 20))",
+                     "cached_embed: task 'long-long-long-l...' is not letters, digits, . - _")
         self.refused("SELECT cached_embed('k', 't', NULL, 'query', 1)",
-                     sig + " expects 2 to 4 arguments, got 5")
+                     sig + " takes 2 to 4 arguments, got 5")
         self.refused("SELECT cached_embed_query()",
                      "cached_embed_query(text) expects 1 argument, got 0")
         self.refused("SELECT cached_embed_query('a', 'b')",
                      "cached_embed_query(text) expects 1 argument, got 2")
         wsig = "cached_embed_warm(key, text [, task])"
         self.refused("SELECT cached_embed_warm(id, body, 2.5) FROM t.docs",
-                     wsig + " expects task to be a string")
+                     wsig + ": task is not a string")
         self.refused("SELECT cached_embed_warm(id, body, 'a:b') FROM t.docs",
-                     wsig + ": task must be")
+                     "cached_embed_warm: task 'a:b' is not letters, digits, . - _")
         self.refused("SELECT cached_embed_warm(id, body, task, 1) FROM t.docs",
                      wsig + " expects 2 or 3 arguments, got 4")
         self.assertEqual(Embed.requests(), 0)

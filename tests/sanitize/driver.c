@@ -658,8 +658,8 @@ static int check_arg_counts(void) {
     const char *want;
   } cases[] = {
       {&u_embed, 0, "cached_embed(key, text [, ttl_seconds [, task]]) "
-                    "expects 2 to 4 arguments"},
-      {&u_embed, 5, "expects 2 to 4 arguments, got 5"},
+                    "takes 2 to 4 arguments"},
+      {&u_embed, 5, "takes 2 to 4 arguments, got 5"},
       {&u_query, 2, "cached_embed_query(text) expects 1 argument"},
       {&u_warm, 1, "cached_embed_warm(key, text [, task]) expects 2 or 3 "
                    "arguments"},
