@@ -5,6 +5,7 @@
 #include "redis_url.h"
 #include "stats.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +14,7 @@ struct ce_redis_conn {
   redisContext *ctx;
   char url[sizeof(((ce_config *)0)->redis)];
   long timeout_ms;
+  int reused; /* came from the pool: may have died while idle */
   struct ce_redis_conn *next;
 };
 
@@ -99,8 +101,10 @@ ce_redis_conn *ce_redis_acquire(const ce_config *cfg) {
     c = pool_head;
     pool_head = c->next;
     pool_idle--;
-    if (!strcmp(c->url, cfg->redis) && c->timeout_ms == cfg->redis_timeout_ms)
+    if (!strcmp(c->url, cfg->redis) && c->timeout_ms == cfg->redis_timeout_ms) {
+      c->reused = 1;
       break;
+    }
     c->next = stale; /* settings changed: close outside the lock */
     stale = c;
     c = NULL;
@@ -147,26 +151,76 @@ void ce_redis_release(ce_redis_conn *c, int failed) {
 
 redisContext *ce_redis_context(ce_redis_conn *c) { return c->ctx; }
 
+/* Closes every idle connection: when one pooled connection turned out dead
+ * (restart, CLIENT KILL, idle timeout), its siblings most likely are too. */
+static void pool_drop_idle(void) {
+  pthread_mutex_lock(&pool_mu);
+  ce_redis_conn *c = pool_head;
+  pool_head = NULL;
+  pool_idle = 0;
+  pthread_mutex_unlock(&pool_mu);
+  while (c) {
+    ce_redis_conn *next = c->next;
+    conn_free(c);
+    c = next;
+  }
+}
+
+/* A command on *c failed. A pooled connection may simply have died while
+ * idle: it is replaced by a fresh one and the caller retries (returns 0).
+ * A failure on a fresh connection means Redis is unavailable: the
+ * connection is released as failed, which starts the skip window (-1). */
+static int retry_fresh(const ce_config *cfg, ce_redis_conn **c) {
+  /* A timeout is a slow Redis, not a dead connection: no second wait. */
+  int timed_out = (*c)->ctx->err == REDIS_ERR_IO &&
+                  !strcmp((*c)->ctx->errstr, strerror(EAGAIN));
+  if (!(*c)->reused || timed_out) {
+    ce_redis_release(*c, 1);
+    *c = NULL;
+    return -1;
+  }
+  conn_free(*c);
+  pool_drop_idle();
+  *c = conn_open(cfg);
+  if (!*c) {
+    ce_stat_add(CE_STAT_CACHE_ERRORS, 1);
+    mark_down();
+    return -1;
+  }
+  return 0;
+}
+
+/* Sends GET (+ PTTL) and reads the replies; 0, or -1 if the connection
+ * failed (nothing allocated then). */
+static int get_round_trip(ce_redis_conn *c, const char *key, size_t key_len,
+                          int want_ttl, redisReply **get, redisReply **ttl) {
+  *get = *ttl = NULL;
+  if (redisAppendCommand(c->ctx, "GET %b", key, key_len) != REDIS_OK ||
+      (want_ttl &&
+       redisAppendCommand(c->ctx, "PTTL %b", key, key_len) != REDIS_OK) ||
+      redisGetReply(c->ctx, (void **)get) != REDIS_OK ||
+      (want_ttl && redisGetReply(c->ctx, (void **)ttl) != REDIS_OK)) {
+    if (*get)
+      freeReplyObject(*get);
+    *get = NULL;
+    return -1;
+  }
+  return 0;
+}
+
 ce_cache_result ce_cache_get(const ce_config *cfg, const char *key,
                              size_t key_len, int want_ttl,
                              int (*accept)(void *ctx, const uint8_t *val,
                                            size_t len, long long pttl_ms),
                              void *ctx) {
   ce_redis_conn *c = ce_redis_acquire(cfg);
-  redisReply *get = NULL, *ttl = NULL;
+  redisReply *get, *ttl;
   ce_cache_result res;
   if (!c)
     return CE_CACHE_ERROR;
-  if (redisAppendCommand(c->ctx, "GET %b", key, key_len) != REDIS_OK ||
-      (want_ttl &&
-       redisAppendCommand(c->ctx, "PTTL %b", key, key_len) != REDIS_OK) ||
-      redisGetReply(c->ctx, (void **)&get) != REDIS_OK ||
-      (want_ttl && redisGetReply(c->ctx, (void **)&ttl) != REDIS_OK)) {
-    if (get)
-      freeReplyObject(get);
-    ce_redis_release(c, 1);
-    return CE_CACHE_ERROR;
-  }
+  while (get_round_trip(c, key, key_len, want_ttl, &get, &ttl))
+    if (retry_fresh(cfg, &c))
+      return CE_CACHE_ERROR;
   if (get->type == REDIS_REPLY_STRING)
     res = accept(ctx, (const uint8_t *)get->str, get->len,
                  ttl && ttl->type == REDIS_REPLY_INTEGER ? ttl->integer : -2)
@@ -185,6 +239,36 @@ ce_cache_result ce_cache_get(const ce_config *cfg, const char *key,
   return res;
 }
 
+/* One pipelined chunk of GET + PTTL, keys [start, end); 0 or -1 (connection
+ * failed; keys already reported stay reported). */
+static int mget_chunk(ce_redis_conn *c, const char *const *keys,
+                      const size_t *key_lens, size_t start, size_t end,
+                      void (*each)(void *ctx, size_t i, const uint8_t *val,
+                                   size_t len, long long pttl_ms),
+                      void *ctx) {
+  for (size_t i = start; i < end; i++)
+    if (redisAppendCommand(c->ctx, "GET %b", keys[i], key_lens[i]) != REDIS_OK ||
+        redisAppendCommand(c->ctx, "PTTL %b", keys[i], key_lens[i]) != REDIS_OK)
+      return -1;
+  for (size_t i = start; i < end; i++) {
+    redisReply *get = NULL, *ttl = NULL;
+    if (redisGetReply(c->ctx, (void **)&get) != REDIS_OK ||
+        redisGetReply(c->ctx, (void **)&ttl) != REDIS_OK) {
+      if (get)
+        freeReplyObject(get);
+      return -1;
+    }
+    if (get->type == REDIS_REPLY_STRING)
+      each(ctx, i, (const uint8_t *)get->str, get->len,
+           ttl->type == REDIS_REPLY_INTEGER ? ttl->integer : -2);
+    else
+      each(ctx, i, NULL, 0, -2);
+    freeReplyObject(get);
+    freeReplyObject(ttl);
+  }
+  return 0;
+}
+
 int ce_cache_mget(const ce_config *cfg, const char *const *keys,
                   const size_t *key_lens, size_t n,
                   void (*each)(void *ctx, size_t i, const uint8_t *val,
@@ -195,31 +279,35 @@ int ce_cache_mget(const ce_config *cfg, const char *const *keys,
     return -1;
   for (size_t start = 0; start < n; start += CE_CACHE_PIPELINE) {
     size_t end = start + CE_CACHE_PIPELINE < n ? start + CE_CACHE_PIPELINE : n;
-    for (size_t i = start; i < end; i++)
-      if (redisAppendCommand(c->ctx, "GET %b", keys[i], key_lens[i]) != REDIS_OK ||
-          redisAppendCommand(c->ctx, "PTTL %b", keys[i], key_lens[i]) != REDIS_OK) {
-        ce_redis_release(c, 1);
+    while (mget_chunk(c, keys, key_lens, start, end, each, ctx))
+      if (retry_fresh(cfg, &c))
         return -1;
-      }
-    for (size_t i = start; i < end; i++) {
-      redisReply *get = NULL, *ttl = NULL;
-      if (redisGetReply(c->ctx, (void **)&get) != REDIS_OK ||
-          redisGetReply(c->ctx, (void **)&ttl) != REDIS_OK) {
-        if (get)
-          freeReplyObject(get);
-        ce_redis_release(c, 1);
-        return -1;
-      }
-      if (get->type == REDIS_REPLY_STRING)
-        each(ctx, i, (const uint8_t *)get->str, get->len,
-             ttl->type == REDIS_REPLY_INTEGER ? ttl->integer : -2);
-      else
-        each(ctx, i, NULL, 0, -2);
-      freeReplyObject(get);
-      freeReplyObject(ttl);
-    }
+    c->reused = 0; /* it answered: a later failure is Redis, not a corpse */
   }
   ce_redis_release(c, 0);
+  return 0;
+}
+
+/* One pipelined chunk of SET, keys [start, end); 0 or -1. */
+static int mset_chunk(ce_redis_conn *c, const char *const *keys,
+                      const size_t *key_lens, const uint8_t *const *vals,
+                      const size_t *val_lens, size_t start, size_t end,
+                      long ttl, uint8_t *ok) {
+  for (size_t i = start; i < end; i++) {
+    int rc = ttl > 0 ? redisAppendCommand(c->ctx, "SET %b %b EX %ld", keys[i],
+                                          key_lens[i], vals[i], val_lens[i], ttl)
+                     : redisAppendCommand(c->ctx, "SET %b %b", keys[i],
+                                          key_lens[i], vals[i], val_lens[i]);
+    if (rc != REDIS_OK)
+      return -1;
+  }
+  for (size_t i = start; i < end; i++) {
+    redisReply *r = NULL;
+    if (redisGetReply(c->ctx, (void **)&r) != REDIS_OK)
+      return -1;
+    ok[i] = r->type == REDIS_REPLY_STATUS;
+    freeReplyObject(r);
+  }
   return 0;
 }
 
@@ -234,28 +322,14 @@ size_t ce_cache_mset(const ce_config *cfg, const char *const *keys,
     return 0;
   for (size_t start = 0; start < n; start += CE_CACHE_PIPELINE) {
     size_t end = start + CE_CACHE_PIPELINE < n ? start + CE_CACHE_PIPELINE : n;
-    for (size_t i = start; i < end; i++) {
-      int rc = ttl > 0 ? redisAppendCommand(c->ctx, "SET %b %b EX %ld", keys[i],
-                                            key_lens[i], vals[i], val_lens[i], ttl)
-                       : redisAppendCommand(c->ctx, "SET %b %b", keys[i],
-                                            key_lens[i], vals[i], val_lens[i]);
-      if (rc != REDIS_OK) {
-        ce_redis_release(c, 1);
+    while (mset_chunk(c, keys, key_lens, vals, val_lens, start, end, ttl, ok)) {
+      memset(ok + start, 0, end - start);
+      if (retry_fresh(cfg, &c))
         return stored;
-      }
     }
-    for (size_t i = start; i < end; i++) {
-      redisReply *r = NULL;
-      if (redisGetReply(c->ctx, (void **)&r) != REDIS_OK) {
-        ce_redis_release(c, 1);
-        return stored;
-      }
-      if (r->type == REDIS_REPLY_STATUS) {
-        ok[i] = 1;
-        stored++;
-      }
-      freeReplyObject(r);
-    }
+    c->reused = 0;
+    for (size_t i = start; i < end; i++)
+      stored += ok[i];
   }
   ce_redis_release(c, 0);
   return stored;
@@ -267,13 +341,15 @@ int ce_cache_set(const ce_config *cfg, const char *key, size_t key_len,
   redisReply *r;
   if (!c)
     return -1;
-  if (ttl > 0)
-    r = redisCommand(c->ctx, "SET %b %b EX %ld", key, key_len, val, len, ttl);
-  else
-    r = redisCommand(c->ctx, "SET %b %b", key, key_len, val, len);
-  if (!r) {
-    ce_redis_release(c, 1);
-    return -1;
+  for (;;) {
+    if (ttl > 0)
+      r = redisCommand(c->ctx, "SET %b %b EX %ld", key, key_len, val, len, ttl);
+    else
+      r = redisCommand(c->ctx, "SET %b %b", key, key_len, val, len);
+    if (r)
+      break;
+    if (retry_fresh(cfg, &c))
+      return -1;
   }
   int ok = r->type == REDIS_REPLY_STATUS;
   if (!ok) {
@@ -286,15 +362,4 @@ int ce_cache_set(const ce_config *cfg, const char *key, size_t key_len,
   return ok ? 0 : -1;
 }
 
-void ce_cache_shutdown(void) {
-  pthread_mutex_lock(&pool_mu);
-  ce_redis_conn *c = pool_head;
-  pool_head = NULL;
-  pool_idle = 0;
-  pthread_mutex_unlock(&pool_mu);
-  while (c) {
-    ce_redis_conn *next = c->next;
-    conn_free(c);
-    c = next;
-  }
-}
+void ce_cache_shutdown(void) { pool_drop_idle(); }
