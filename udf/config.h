@@ -15,6 +15,12 @@ typedef struct ce_config {
   char key_prefix[128];
   char task[64];
   char ca_file[512];
+  long redis_tls; /* TLS for redis-sentinel:// and redis-cluster:// */
+  char redis_tls_ca_file[512];
+  char redis_tls_cert_file[512];
+  char redis_tls_key_file[512];
+  char redis_tls_server_name[256];
+  char redis_password_file[512];
   long ttl;
   long timeout_ms;
   long redis_timeout_ms;

@@ -5,7 +5,7 @@
 find_program(CE_CLANG NAMES clang clang-14)
 set(CE_FUZZ_SECONDS 20 CACHE STRING "seconds each fuzz target runs under ctest")
 if(CE_CLANG)
-  execute_process(COMMAND pkg-config --cflags --libs hiredis libcurl jansson libcrypto
+  execute_process(COMMAND pkg-config --cflags --libs hiredis libcurl jansson libssl libcrypto
                   OUTPUT_VARIABLE _fuzz_pc OUTPUT_STRIP_TRAILING_WHITESPACE)
   separate_arguments(_fuzz_pc UNIX_COMMAND "${_fuzz_pc}")
   list(TRANSFORM CE_CORE_SOURCES PREPEND "${PROJECT_SOURCE_DIR}/" OUTPUT_VARIABLE _fuzz_core)
