@@ -101,7 +101,7 @@ static int add_node(ce_rtopo *t, const ce_redis_host *h) {
 static int topo_setup(ce_rtopo *t, const ce_config *cfg) {
   char why[160];
   if (ce_redis_url_parse(cfg->redis, &t->url, why, sizeof why)) {
-    snprintf(t->why, sizeof t->why, "redis setting not usable: %s", why);
+    snprintf(t->why, sizeof t->why, "the redis setting is not usable: %s", why);
     return -1;
   }
   memcpy(t->password, t->url.password, sizeof t->password);
@@ -172,8 +172,8 @@ static ce_rtopo *topo_build(const ce_config *cfg, const char *sig,
     t->disabled = 1;
     t->retry_ms = ce_mono_ms() + DISABLED_RECHECK_MS;
     if (!prev_why || strcmp(prev_why, t->why))
-      ce_log("%s; the Redis cache is off until this is fixed (rows go to "
-             "the provider)",
+      ce_log("redis: %s; the Redis cache is off until this is fixed (rows go "
+             "to the provider)",
              t->why);
   }
   return t;
