@@ -31,6 +31,27 @@ def free_port():
     return port
 
 
+def _bindable(port):
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", port))
+        return True
+    except OSError:
+        return False
+    finally:
+        s.close()
+
+
+def free_cluster_port():
+    """A port p with p + 10000 (the cluster bus) free as well."""
+    import random
+    for _ in range(1000):
+        p = random.randrange(20000, 50000)
+        if _bindable(p) and _bindable(p + 10000):
+            return p
+    raise RuntimeError("no free port pair for a cluster node")
+
+
 def wait_for(check, seconds, what):
     deadline = time.monotonic() + seconds
     last = None
@@ -100,9 +121,9 @@ class Redis:
     """One redis-server in the foreground of its own process."""
 
     def __init__(self, name, conf_lines=(), tls_certs=None, sentinel=False,
-                 client_certs="optional"):
+                 client_certs="optional", cluster=False):
         self.dir = workdir(name)
-        self.port = free_port()
+        self.port = free_cluster_port() if cluster else free_port()
         self.tls = tls_certs
         self.sentinel = sentinel
         self.conf = os.path.join(self.dir, "redis.conf")
@@ -166,7 +187,8 @@ class RedisCluster:
         self.nodes = [Redis("cluster", ["cluster-enabled yes",
                                         "cluster-config-file nodes.conf",
                                         "cluster-node-timeout %d" % node_timeout_ms,
-                                        "cluster-replica-validity-factor 0"])
+                                        "cluster-replica-validity-factor 0"],
+                            cluster=True)
                       for _ in range(6)]
         r = subprocess.run(["redis-cli", "--cluster", "create"] +
                            ["127.0.0.1:%d" % n.port for n in self.nodes] +
