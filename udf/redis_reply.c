@@ -114,7 +114,8 @@ static int parse_addr(const char *s, size_t len, ce_redis_host *to) {
   for (size_t i = 0; i < len; i++)
     if (s[i] == ':')
       colon = s + i;
-  if (!colon || (size_t)(colon - s) >= sizeof to->host)
+  if (!colon || (size_t)(colon - s) >= sizeof to->host ||
+      memchr(s, '\0', (size_t)(colon - s)))
     return -1;
   const char *p = colon + 1;
   long port = read_number(&p, 65535);
@@ -129,9 +130,9 @@ static int parse_addr(const char *s, size_t len, ce_redis_host *to) {
 int ce_reply_redirect(const ce_redis_reply *r, int *ask, int *slot,
                       ce_redis_host *to) {
   const char *p;
-  if (ce_reply_error_is(r, "MOVED"))
+  if (ce_reply_error_is(r, "MOVED") && r->len > 6)
     *ask = 0, p = r->str + 6;
-  else if (ce_reply_error_is(r, "ASK"))
+  else if (ce_reply_error_is(r, "ASK") && r->len > 4)
     *ask = 1, p = r->str + 4;
   else
     return -1;
@@ -155,7 +156,9 @@ static int slot_node(const ce_redis_reply *n, ce_redis_host *h) {
   if (!n || n->type != CE_REPLY_ARRAY || n->elements < 2 || !n->element[0] ||
       n->element[0]->type != CE_REPLY_STRING || !n->element[1] ||
       n->element[1]->type != CE_REPLY_INTEGER ||
-      n->element[0]->len >= sizeof h->host || n->element[1]->integer < 1 ||
+      n->element[0]->len >= sizeof h->host ||
+      memchr(n->element[0]->str, '\0', n->element[0]->len) ||
+      n->element[1]->integer < 1 ||
       n->element[1]->integer > 65535)
     return -1;
   memcpy(h->host, n->element[0]->str, n->element[0]->len + 1);
@@ -188,7 +191,8 @@ int ce_reply_master_addr(const ce_redis_reply *r, ce_redis_host *out) {
   if (!r || r->type != CE_REPLY_ARRAY || r->elements != 2 ||
       !r->element[0] || r->element[0]->type != CE_REPLY_STRING ||
       !r->element[1] || r->element[1]->type != CE_REPLY_STRING ||
-      !r->element[0]->len || r->element[0]->len >= sizeof out->host)
+      !r->element[0]->len || r->element[0]->len >= sizeof out->host ||
+      memchr(r->element[0]->str, '\0', r->element[0]->len))
     return -1;
   const char *p = r->element[1]->str;
   long port = read_number(&p, 65535);

@@ -9,7 +9,7 @@ if(CE_CLANG)
                   OUTPUT_VARIABLE _fuzz_pc OUTPUT_STRIP_TRAILING_WHITESPACE)
   separate_arguments(_fuzz_pc UNIX_COMMAND "${_fuzz_pc}")
   list(TRANSFORM CE_CORE_SOURCES PREPEND "${PROJECT_SOURCE_DIR}/" OUTPUT_VARIABLE _fuzz_core)
-  foreach(t provider config redis_url entry)
+  foreach(t provider config redis_url redis_reply entry)
     set(_src ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/fuzz_${t}.c)
     set(_bin ${CMAKE_CURRENT_BINARY_DIR}/fuzz_${t})
     add_custom_command(OUTPUT ${_bin}

@@ -76,7 +76,7 @@ static void test_redirect(void) {
         to.port == 7001);
   CHECK(ce_reply_error_is(r, "MOVED") && !ce_reply_error_is(r, "MOVE"));
   ce_reply_free(r);
-  const char *bad[] = {"-MOVED 16384 h:1\r\n", "-MOVED 12 h\r\n",
+  const char *bad[] = {"-MOVED\r\n", "-ASK\r\n", "-MOVED 16384 h:1\r\n", "-MOVED 12 h\r\n",
                        "-MOVED 12 h:0\r\n",    "-MOVEDX 12 h:1\r\n",
                        "-MOVED  12 h:1\r\n",   "+MOVED 12 h:1\r\n",
                        "-MOVED 12 h:1x\r\n",   "-ERR MOVED 1 h:1\r\n"};
