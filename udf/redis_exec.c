@@ -23,6 +23,7 @@ typedef struct {
   ce_redis_cmd *cmds;
   job *jobs;
   size_t n, *order;
+  int span; /* nodes 0..span-1 have jobs this round */
   ce_rconn *conn[CE_REDIS_MAX_NODES];
   size_t first[CE_REDIS_MAX_NODES + 1]; /* jobs of node i: order[first[i]..] */
   unsigned char fresh_only[CE_REDIS_MAX_NODES];
@@ -69,24 +70,30 @@ static int route(run *r, size_t i) {
 /* Routes the pending jobs and groups them by node (a counting sort into
  * r->order); returns how many are pending. */
 static size_t group(run *r) {
-  size_t count[CE_REDIS_MAX_NODES + 1] = {0}, pending = 0;
+  size_t count[CE_REDIS_MAX_NODES + 1], pending = 0;
+  int span = 0;
   for (size_t i = 0; i < r->n; i++) {
     job *j = &r->jobs[i];
     if (j->done)
       continue;
     j->node = route(r, i);
-    if (j->node < 0 || j->node >= CE_REDIS_MAX_NODES) {
+    if (j->node < 0 || j->node >= CE_REDIS_MAX_NODES)
       j->done = 1; /* no node to ask: unanswered */
-      continue;
-    }
-    count[j->node + 1]++;
-    pending++;
+    else if (j->node >= span)
+      span = j->node + 1;
   }
+  memset(count, 0, (size_t)(span + 1) * sizeof count[0]);
+  for (size_t i = 0; i < r->n; i++)
+    if (!r->jobs[i].done) {
+      count[r->jobs[i].node + 1]++;
+      pending++;
+    }
+  r->span = span;
   r->first[0] = 0;
-  for (int k = 0; k < CE_REDIS_MAX_NODES; k++)
+  for (int k = 0; k < span; k++)
     r->first[k + 1] = r->first[k] + count[k + 1];
   size_t at[CE_REDIS_MAX_NODES];
-  memcpy(at, r->first, sizeof at);
+  memcpy(at, r->first, (size_t)span * sizeof at[0]);
   for (size_t i = 0; i < r->n; i++)
     if (!r->jobs[i].done)
       r->order[at[r->jobs[i].node]++] = i;
@@ -102,7 +109,7 @@ static void fail_node_jobs(run *r, int node) {
 static void send_all(run *r) {
   static const char *asking[] = {"ASKING"};
   static const size_t asking_len[] = {6};
-  for (int node = 0; node < CE_REDIS_MAX_NODES; node++) {
+  for (int node = 0; node < r->span; node++) {
     r->conn[node] = NULL;
     if (r->first[node] == r->first[node + 1])
       continue;
@@ -174,50 +181,54 @@ static void round_trip(run *r) {
   ce_rconn *live[CE_REDIS_MAX_NODES];
   size_t k = 0;
   send_all(r);
-  for (int node = 0; node < CE_REDIS_MAX_NODES; node++)
+  for (int node = 0; node < r->span; node++)
     if (r->conn[node])
       live[k++] = r->conn[node];
   ce_rconn_exchange(live, k, r->t->timeout_ms);
-  for (int node = 0; node < CE_REDIS_MAX_NODES; node++)
+  for (int node = 0; node < r->span; node++)
     if (r->conn[node])
       read_node(r, node);
 }
 
+#define SMALL 8 /* a row's commands: no allocation */
+
 size_t ce_redis_run(const ce_config *cfg, ce_redis_cmd *cmds, size_t n) {
-  size_t answered = 0;
+  run r;
+  job jobs_small[SMALL];
+  size_t order_small[SMALL], answered = 0;
   for (size_t i = 0; i < n; i++)
     cmds[i].reply = NULL;
   if (!n)
     return 0;
-  run *r = calloc(1, sizeof *r);
-  if (!r || !(r->t = ce_topo_acquire(cfg)) ||
-      !(r->jobs = calloc(n, sizeof *r->jobs)) ||
-      !(r->order = malloc(n * sizeof *r->order)))
+  r.cmds = cmds;
+  r.n = n;
+  r.need_refresh = 0;
+  r.jobs = n <= SMALL ? jobs_small : malloc(n * sizeof *r.jobs);
+  r.order = n <= SMALL ? order_small : malloc(n * sizeof *r.order);
+  memset(r.fresh_only, 0, sizeof r.fresh_only);
+  if (!r.jobs || !r.order || !(r.t = ce_topo_acquire(cfg)))
     goto out;
-  r->cmds = cmds;
-  r->n = n;
   for (size_t i = 0; i < n; i++)
-    r->jobs[i].ask = -1;
-  for (int round = 0; round < MAX_ROUNDS && group(r); round++) {
-    round_trip(r);
-    if (r->t->url.mode != CE_REDIS_CLUSTER)
+    r.jobs[i] = (job){-1, -1, 0};
+  for (int round = 0; round < MAX_ROUNDS && group(&r); round++) {
+    round_trip(&r);
+    if (r.t->url.mode != CE_REDIS_CLUSTER)
       continue;
-    if (r->need_refresh)
-      ce_cluster_stale(r->t);
-    r->need_refresh = 0;
-    ce_cluster_refresh(r->t, 0);
+    if (r.need_refresh)
+      ce_cluster_stale(r.t);
+    r.need_refresh = 0;
+    ce_cluster_refresh(r.t, 0);
   }
+  ce_topo_release(r.t);
 out:
   for (size_t i = 0; i < n; i++)
     answered += cmds[i].reply != NULL;
   if (answered < n)
     ce_stat_add(CE_STAT_CACHE_ERRORS, 1);
-  if (r) {
-    ce_topo_release(r->t);
-    free(r->jobs);
-    free(r->order);
-    free(r);
-  }
+  if (r.jobs != jobs_small)
+    free(r.jobs);
+  if (r.order != order_small)
+    free(r.order);
   return answered;
 }
 

@@ -27,13 +27,27 @@
 static pthread_mutex_t reg_mu = PTHREAD_MUTEX_INITIALIZER;
 static ce_rtopo *reg[MAX_TOPOS];
 
-/* ---- the settings' fingerprint ---- */
+/* ---- the settings a topology is built from ---- */
 
-static void make_sig(const ce_config *cfg, char *sig, size_t cap) {
-  snprintf(sig, cap, "%s\n%ld\n%s\n%s\n%s\n%s\n%s\n%ld", cfg->redis,
-           cfg->redis_tls, cfg->redis_tls_ca_file, cfg->redis_tls_cert_file,
-           cfg->redis_tls_key_file, cfg->redis_tls_server_name,
-           cfg->redis_password_file, cfg->redis_timeout_ms);
+static void keep_settings(ce_rtopo *t, const ce_config *cfg) {
+  memcpy(t->redis, cfg->redis, sizeof t->redis);
+  memcpy(t->ca_file, cfg->redis_tls_ca_file, sizeof t->ca_file);
+  memcpy(t->cert_file, cfg->redis_tls_cert_file, sizeof t->cert_file);
+  memcpy(t->key_file, cfg->redis_tls_key_file, sizeof t->key_file);
+  memcpy(t->server_name, cfg->redis_tls_server_name, sizeof t->server_name);
+  memcpy(t->password_file, cfg->redis_password_file, sizeof t->password_file);
+  t->tls_on = cfg->redis_tls;
+  t->timeout_ms = cfg->redis_timeout_ms;
+}
+
+static int same_settings(const ce_rtopo *t, const ce_config *cfg) {
+  return t->tls_on == cfg->redis_tls && t->timeout_ms == cfg->redis_timeout_ms &&
+         !strcmp(t->redis, cfg->redis) &&
+         !strcmp(t->ca_file, cfg->redis_tls_ca_file) &&
+         !strcmp(t->cert_file, cfg->redis_tls_cert_file) &&
+         !strcmp(t->key_file, cfg->redis_tls_key_file) &&
+         !strcmp(t->server_name, cfg->redis_tls_server_name) &&
+         !strcmp(t->password_file, cfg->redis_password_file);
 }
 
 static uint64_t mix(uint64_t h, uint64_t v) {
@@ -152,19 +166,18 @@ static void topo_free(ce_rtopo *t) {
   pthread_mutex_destroy(&t->refresh_mu);
   memset(t->password, 0, sizeof t->password);
   memset(t->url.password, 0, sizeof t->url.password);
-  memset(t->sig, 0, sizeof t->sig);
+  memset(t->redis, 0, sizeof t->redis);
   free(t);
 }
 
-static ce_rtopo *topo_build(const ce_config *cfg, const char *sig,
-                            const char *prev_why) {
+static ce_rtopo *topo_build(const ce_config *cfg, const char *prev_why) {
   ce_rtopo *t = calloc(1, sizeof *t);
   if (!t)
     return NULL;
   pthread_mutex_init(&t->mu, NULL);
   pthread_mutex_init(&t->refresh_mu, NULL);
-  snprintf(t->sig, sizeof t->sig, "%s", sig);
-  t->timeout_ms = cfg->redis_timeout_ms;
+  keep_settings(t, cfg);
+  t->registered = 1;
   t->master = -1;
   t->files_stamp = files_stamp(cfg);
   t->files_checked_ms = ce_mono_ms();
@@ -200,7 +213,7 @@ static int free_slot(void) {
     if (lru < 0 || reg[i]->used_ms < reg[lru]->used_ms)
       lru = i;
   }
-  reg[lru]->sig[0] = '\0'; /* unhooked */
+  reg[lru]->registered = 0;
   if (!reg[lru]->refs)
     topo_free(reg[lru]);
   reg[lru] = NULL;
@@ -208,19 +221,18 @@ static int free_slot(void) {
 }
 
 ce_rtopo *ce_topo_acquire(const ce_config *cfg) {
-  char sig[sizeof ((ce_rtopo *)0)->sig], why[sizeof ((ce_rtopo *)0)->why] = "";
+  char why[sizeof ((ce_rtopo *)0)->why] = "";
   long long now = ce_mono_ms();
   int slot = -1;
-  make_sig(cfg, sig, sizeof sig);
   pthread_mutex_lock(&reg_mu);
   for (int i = 0; i < MAX_TOPOS && slot < 0; i++)
-    if (reg[i] && !strcmp(reg[i]->sig, sig))
+    if (reg[i] && same_settings(reg[i], cfg))
       slot = i;
   if (slot >= 0 && stale(reg[slot], cfg, now)) {
     ce_rtopo *old = reg[slot];
     if (old->disabled)
       snprintf(why, sizeof why, "%s", old->why);
-    old->sig[0] = '\0';
+    old->registered = 0;
     if (!old->refs)
       topo_free(old);
     reg[slot] = NULL;
@@ -228,7 +240,7 @@ ce_rtopo *ce_topo_acquire(const ce_config *cfg) {
   if (slot < 0 || !reg[slot]) {
     if (slot < 0)
       slot = free_slot();
-    reg[slot] = topo_build(cfg, sig, why[0] ? why : NULL);
+    reg[slot] = topo_build(cfg, why[0] ? why : NULL);
   }
   ce_rtopo *t = reg[slot];
   if (t) {
@@ -247,7 +259,7 @@ void ce_topo_release(ce_rtopo *t) {
   if (!t)
     return;
   pthread_mutex_lock(&reg_mu);
-  int last = --t->refs == 0 && !t->sig[0];
+  int last = --t->refs == 0 && !t->registered;
   pthread_mutex_unlock(&reg_mu);
   if (last)
     topo_free(t);
@@ -257,7 +269,7 @@ void ce_topo_shutdown(void) {
   pthread_mutex_lock(&reg_mu);
   for (int i = 0; i < MAX_TOPOS; i++)
     if (reg[i]) {
-      reg[i]->sig[0] = '\0';
+      reg[i]->registered = 0;
       if (!reg[i]->refs)
         topo_free(reg[i]);
       reg[i] = NULL;

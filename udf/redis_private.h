@@ -145,7 +145,15 @@ typedef struct ce_rnode {
 } ce_rnode;
 
 typedef struct ce_rtopo {
-  char sig[4096]; /* the settings it was built from (holds secrets) */
+  /* the settings it was built from (the URL may hold the password) */
+  char redis[sizeof ((ce_config *)0)->redis];
+  char ca_file[sizeof ((ce_config *)0)->redis_tls_ca_file];
+  char cert_file[sizeof ((ce_config *)0)->redis_tls_cert_file];
+  char key_file[sizeof ((ce_config *)0)->redis_tls_key_file];
+  char server_name[sizeof ((ce_config *)0)->redis_tls_server_name];
+  char password_file[sizeof ((ce_config *)0)->redis_password_file];
+  long tls_on;
+  int registered; /* in the registry (else freed by its last release) */
   int refs;
   long long used_ms;
   ce_redis_url url;
