@@ -10,7 +10,11 @@ a markdown table. Not a test: nothing passes or fails on time.
                   requests, pipelined writes
   warm-up, warm   the same again: every row a hit (pipelined lookups only)
   hit-only pass   SELECT SUM(LENGTH(cached_embed(...))) over the cached rows,
-                  local cache off: one round trip per row"""
+                  local cache off: one round trip per row
+
+Then fail-over: with every beer cached, a cluster master (or the sentinel's
+master) is SIGKILLed while the hit-only pass runs again and again; for each
+pass: seconds since the kill, provider requests, NULL rows."""
 
 import os
 import statistics
@@ -22,7 +26,7 @@ sys.path.insert(0, os.path.join(HERE, "..", "tests", "integration"))
 
 import pymysql  # noqa: E402
 from support import BASE_CONFIG, S, Embed  # noqa: E402
-from extra_servers import Certs, Redis, RedisCluster, stop_all  # noqa: E402
+from extra_servers import Certs, Redis, RedisCluster, Sentinel, stop_all  # noqa: E402
 
 ROWS = 5901
 WARM = ("SELECT cached_embed_warm(CONCAT('beer:', id, ':long'), descr_long) "
@@ -64,6 +68,38 @@ def measure(name, settings, flush, runs):
         name, med(cold), med(reqs), med(warm), med(hits), med(hits) / ROWS * 1e6))
 
 
+NULLS = ("SELECT SUM(cached_embed(CONCAT('beer:', id, ':long'), descr_long) IS NULL) "
+         "FROM descriptions")
+
+
+def failover(name, settings, warm_up, kill, recovered):
+    """Passes over the cached beers while `kill` happens: until a pass is
+    free again after `recovered()` says the fail-over is over."""
+    set_config(local_cache_mb=0, **settings)
+    conn = pymysql.connect(unix_socket=S["CE_SOCKET"], user="root", database="openbeer",
+                           autocommit=True)
+    timed(conn, WARM)
+    warm_up()
+    t_kill = time.monotonic()
+    kill()
+    passes, done_at = [], None
+    while len(passes) < 60:
+        Embed.reset()
+        t0 = time.monotonic() - t_kill
+        with conn.cursor() as c:
+            c.execute(NULLS)
+            nulls = c.fetchall()[0][0]
+        reqs = Embed.requests()
+        passes.append("at %.1f s: %d requests, %d NULL" % (t0, reqs, nulls))
+        if done_at is None and recovered():
+            done_at = time.monotonic() - t_kill
+        if done_at is not None and reqs == 0:
+            break
+    conn.close()
+    print("- **%s**: passes of %d rows started %s; fail-over seen done %.1f s after "
+          "the kill" % (name, ROWS, "; ".join(passes), done_at or -1))
+
+
 def main():
     runs = int(os.environ.get("BENCH_RUNS", "3"))
     Embed.config(latency_ms=0)
@@ -85,6 +121,27 @@ def main():
             for m in cluster.masters():
                 m.client().flushall()
         measure("cluster 3+3, TCP", {"redis": cluster.url()}, flush_cluster, runs)
+        print()
+
+        def sync_replicas():
+            for m in cluster.masters():
+                m.client().execute_command("WAIT", 1, 5000)
+        victim = cluster.masters()[0]
+
+        def cluster_ok():
+            try:
+                cluster.wait_ok(0.2)
+                return True
+            except RuntimeError:
+                return False
+        failover("cluster, a master SIGKILLed (cluster-node-timeout 1000 ms)",
+                 {"redis": cluster.url()}, sync_replicas, victim.kill, cluster_ok)
+        sent = Sentinel()
+        failover("sentinel, the master SIGKILLed (down-after-milliseconds 1000)",
+                 {"redis": sent.url()},
+                 lambda: sent.master.client().execute_command("WAIT", 1, 5000),
+                 sent.master.kill,
+                 lambda: sent.master_port() == sent.replica.port)
     finally:
         set_config()
         stop_all()
