@@ -3,6 +3,7 @@
  * NULL (is_null) with one line in the error log; never *error, which would
  * make every later row of the statement NULL too. */
 #include "udf_entry_points.h"
+#include "udf_charset.h"
 
 #include "cache.h"
 #include "config.h"
@@ -28,8 +29,9 @@ typedef struct {
   size_t vec_cap;
   uint8_t *entry;    /* the value written to Redis */
   size_t entry_cap;
-  char *scratch;     /* the text repaired to UTF-8 */
+  char *scratch;     /* the text as sent, when it differs from the argument */
   size_t scratch_cap;
+  ce_charset charset; /* how the text argument's bytes are read */
   uint8_t hash[CE_SHA256_LEN];
   uint32_t dims;
   uint32_t want_dims; /* the row's expected length (ce_dims_expected) */
@@ -76,7 +78,9 @@ CE_EXPORT ce_udf_bool cached_embed_init(UDF_INIT *initid, UDF_ARGS *args,
     return 1;
   }
   ce_config_current(&st->cfg);
-  ce_local_configure((size_t)st->cfg.local_cache_mb << 20);
+  ce_local_configure((size_t)st->cfg.local_cache_mb << 20,
+                     st->cfg.local_cache_max_age * 1000LL);
+  st->charset = ce_udf_text_charset(args, 1, (ce_charset)st->cfg.charset);
   initid->ptr = (char *)st;
   initid->maybe_null = 1;
   initid->const_item = 0;
@@ -132,15 +136,17 @@ static int accept_entry(void *ctx, const uint8_t *val, size_t len,
   return 0;
 }
 
-/* The text as sent (ce_text_prepare), in st->scratch. */
+/* The text as sent (ce_text_prepare): the argument itself, or a copy in
+ * st->scratch. 0, 1 for a text with NUL bytes, -1 out of memory. */
 static int prepare_text(embed_state *st, const char *text, size_t len,
-                        ce_text *out) {
+                        ce_text *out, unsigned *flags) {
   size_t max = (size_t)st->cfg.max_text_bytes;
   if (ce_grow(&st->scratch, &st->scratch_cap,
               ce_text_prepare_cap(len, max) + 1))
     return -1;
-  out->s = st->scratch;
-  out->len = ce_text_prepare(text, len, max, st->scratch);
+  if (ce_text_prepare(text, len, max, st->charset, st->scratch, &out->s,
+                      &out->len, flags))
+    return 1;
   return 0;
 }
 
@@ -173,13 +179,34 @@ CE_EXPORT char *cached_embed(UDF_INIT *initid, UDF_ARGS *args, char *result,
     *is_null = 1;
     return NULL;
   }
-  if (args->arg_count == 3 && args->args[2] && *(long long *)args->args[2] >= 0)
-    ttl = (long)*(long long *)args->args[2];
+  if (args->arg_count == 3 && args->args[2] && *(long long *)args->args[2] >= 0) {
+    long long v = *(long long *)args->args[2]; /* clamped as the setting is */
+    ttl = v > CE_TTL_MAX ? CE_TTL_MAX : (long)v;
+  }
 
-  ce_sha256(text, text_len, st->hash);
-  st->key_len = ce_key_build(&st->cfg, args->args[0], args->lengths[0],
-                             st->hash, st->key);
+  /* The entry and a content-addressed key are bound to the text as sent,
+   * so one text is one entry whatever column (character set) it came from. */
+  ce_text t;
+  unsigned flags;
+  int prc = prepare_text(st, text, text_len, &t, &flags);
+  if (prc < 0) {
+    snprintf(st->key, sizeof st->key, "(not built)");
+    return fail_row(st, is_null, "out of memory");
+  }
+  if (prc > 0) {
+    ce_text_refuse_wide(args->args[0], args->lengths[0], "returning NULL");
+    *is_null = 1;
+    return NULL;
+  }
+  ce_sha256(t.s, t.len, st->hash);
+  st->key_len = ce_key_build(&st->cfg, NULL, 0, args->args[0],
+                             args->lengths[0], st->hash, st->key);
   st->want_dims = ce_dims_expected(&st->cfg);
+  if (st->cfg.cache_off[0]) { /* a bad redis setting: no fallback host */
+    char why[CE_OFF_MSG + 32];
+    snprintf(why, sizeof why, "cache disabled: %s", st->cfg.cache_off);
+    return fail_row(st, is_null, why);
+  }
 
   if (ce_local_get(st->key, st->key_len, st->hash, st->want_dims, take_vector,
                    st) == 0) {
@@ -196,10 +223,8 @@ CE_EXPORT char *cached_embed(UDF_INIT *initid, UDF_ARGS *args, char *result,
   }
   ce_stat_add(CE_STAT_MISSES, 1);
 
-  ce_text t;
   ce_embeddings emb;
-  if (prepare_text(st, text, text_len, &t))
-    return fail_row(st, is_null, "out of memory");
+  ce_text_count(flags);
   if (ce_provider_embed(&st->cfg, &t, 1, &emb, err, sizeof err))
     return fail_row(st, is_null, err);
 

@@ -10,6 +10,7 @@
  * rows now have their vector cached (in Redis, or in the local cache when
  * Redis is unavailable). */
 #include "udf_entry_points.h"
+#include "udf_charset.h"
 
 #include "cache.h"
 #include "config.h"
@@ -31,10 +32,11 @@
 #define CE_WARM_MAX_BYTES (16u << 20)
 
 typedef struct {
-  uint8_t hash[CE_SHA256_LEN];
-  size_t key_off, key_len;   /* in the arena */
-  size_t text_off, text_len; /* the original bytes, in the arena */
-  size_t unique;             /* index of its text among the misses */
+  uint8_t hash[CE_SHA256_LEN]; /* of the text as sent */
+  size_t key_off, key_len;     /* in the arena */
+  size_t text_off, text_len;   /* the text as sent (text.h), in the arena */
+  size_t unique;               /* index of its text among the misses */
+  unsigned flags;              /* CE_TEXT_* of its preparation */
   int hit;
 } queued;
 
@@ -43,10 +45,9 @@ typedef struct {
   long long count; /* rows of this group now cached */
   queued *rows;
   size_t n, rows_cap, max_rows; /* rows_cap in bytes */
-  char *arena; /* keys and texts of the queued rows */
+  char *arena; /* texts as sent and keys of the queued rows */
   size_t arena_len, arena_cap;
-  char *prep; /* texts as sent: cut and repaired to UTF-8 */
-  size_t prep_cap;
+  ce_charset charset; /* how the text argument's bytes are read */
   CURLM *multi; /* keeps provider connections open across flushes */
 } warm_state;
 
@@ -67,8 +68,10 @@ CE_EXPORT ce_udf_bool cached_embed_warm_init(UDF_INIT *initid, UDF_ARGS *args,
     return 1;
   }
   ce_config_current(&st->cfg);
-  ce_local_configure((size_t)st->cfg.local_cache_mb << 20);
+  ce_local_configure((size_t)st->cfg.local_cache_mb << 20,
+                     st->cfg.local_cache_max_age * 1000LL);
   st->max_rows = (size_t)st->cfg.batch * (size_t)st->cfg.parallel;
+  st->charset = ce_udf_text_charset(args, 1, (ce_charset)st->cfg.charset);
   st->multi = ce_http_multi_new();
   if (!st->multi) {
     free(st);
@@ -80,13 +83,17 @@ CE_EXPORT ce_udf_bool cached_embed_warm_init(UDF_INIT *initid, UDF_ARGS *args,
   return 0;
 }
 
+static void flush(warm_state *st);
+
 CE_EXPORT void cached_embed_warm_deinit(UDF_INIT *initid) {
   warm_state *st = (warm_state *)initid->ptr;
   if (!st)
     return;
+  /* Rows of a last group whose result was never asked for (HAVING, LIMIT)
+   * are still queued: warm them too. */
+  flush(st);
   free(st->rows);
   free(st->arena);
-  free(st->prep);
   curl_multi_cleanup(st->multi);
   free(st);
   initid->ptr = NULL;
@@ -168,22 +175,14 @@ static void flush(warm_state *st) {
   texts = malloc(n_miss * sizeof *texts);
   if (!texts)
     goto oom;
-  size_t max = (size_t)st->cfg.max_text_bytes, prep_need = 0;
-  for (size_t i = 0; i < n_miss; i++)
-    prep_need += ce_text_prepare_cap(miss[i]->text_len, max);
-  if (ce_grow(&st->prep, &st->prep_cap, prep_need + 1))
-    goto oom;
-  size_t prep_len = 0;
   for (size_t i = 0; i < n_miss; i++) {
     if (i && !memcmp(miss[i]->hash, miss[i - 1]->hash, CE_SHA256_LEN)) {
       miss[i]->unique = n_unique - 1;
       continue;
     }
-    texts[n_unique].s = st->prep + prep_len;
-    texts[n_unique].len = ce_text_prepare(st->arena + miss[i]->text_off,
-                                          miss[i]->text_len, max,
-                                          st->prep + prep_len);
-    prep_len += texts[n_unique].len;
+    texts[n_unique].s = st->arena + miss[i]->text_off;
+    texts[n_unique].len = miss[i]->text_len;
+    ce_text_count(miss[i]->flags);
     miss[i]->unique = n_unique++;
   }
 
@@ -253,9 +252,11 @@ CE_EXPORT void cached_embed_warm_clear(UDF_INIT *initid, ce_udf_flag *is_null,
   warm_state *st = (warm_state *)initid->ptr;
   (void)is_null;
   (void)error;
+  /* The server need not have asked for the previous group's result (a
+   * HAVING that is false, LIMIT): its queued rows are warmed all the same,
+   * then the count starts again for the new group. */
+  flush(st);
   st->count = 0;
-  st->n = 0;
-  st->arena_len = 0;
 }
 
 static int present(void *ctx, const uint8_t *vec, uint32_t dims) {
@@ -279,22 +280,40 @@ CE_EXPORT void cached_embed_warm_add(UDF_INIT *initid, UDF_ARGS *args,
     ce_stat_add(CE_STAT_EMPTY_TEXTS, 1);
     return;
   }
-  /* Very long texts are cut before sending anyway: queue only that much. */
-  size_t keep = text_len;
-  if (keep > (size_t)st->cfg.max_text_bytes + 4)
-    keep = (size_t)st->cfg.max_text_bytes + 4;
+  if (st->cfg.cache_off[0]) { /* a bad redis setting: no fallback host */
+    ce_stat_add(CE_STAT_ROWS_FAILED, 1);
+    ce_log_limited(&warm_rl, "cache_off",
+                   "warm-up: cache disabled: %s; row not cached",
+                   st->cfg.cache_off);
+    return;
+  }
+  /* The text as sent goes into the arena, then its key (which depends on
+   * the text's hash when content-addressed); both are kept only if the row
+   * is queued. */
+  size_t max = (size_t)st->cfg.max_text_bytes;
   if (ce_grow(&st->rows, &st->rows_cap, (st->n + 1) * sizeof *st->rows) ||
-      ce_grow(&st->arena, &st->arena_cap, st->arena_len + CE_KEY_MAX + keep)) {
+      ce_grow(&st->arena, &st->arena_cap,
+              st->arena_len + ce_text_prepare_cap(text_len, max) +
+                  CE_KEY_MAX)) {
     ce_log_limited(&warm_rl, NULL, "warm-up: out of memory; row skipped");
     return;
   }
   queued *r = &st->rows[st->n];
   memset(r, 0, sizeof *r);
-  ce_sha256(text, text_len, r->hash);
-  /* The key goes straight into the arena; kept only if the row is queued. */
-  char *key = st->arena + st->arena_len;
-  size_t key_len = ce_key_build(&st->cfg, args->args[0], args->lengths[0],
-                                r->hash, key);
+  char *out = st->arena + st->arena_len;
+  const char *sent;
+  size_t sent_len;
+  if (ce_text_prepare(text, text_len, max, st->charset, out, &sent, &sent_len,
+                      &r->flags)) {
+    ce_text_refuse_wide(args->args[0], args->lengths[0], "row skipped");
+    return;
+  }
+  if (sent != out)
+    memcpy(out, sent, sent_len);
+  ce_sha256(out, sent_len, r->hash);
+  char *key = out + sent_len;
+  size_t key_len = ce_key_build(&st->cfg, NULL, 0, args->args[0],
+                                args->lengths[0], r->hash, key);
   /* Already in the local cache: nothing to queue for this row. */
   if (ce_local_get(key, key_len, r->hash, ce_dims_expected(&st->cfg),
                    present, NULL) == 0) {
@@ -302,13 +321,11 @@ CE_EXPORT void cached_embed_warm_add(UDF_INIT *initid, UDF_ARGS *args,
     st->count++;
     return;
   }
-  r->key_off = st->arena_len;
-  r->key_len = key_len;
-  st->arena_len += key_len;
   r->text_off = st->arena_len;
-  r->text_len = keep;
-  memcpy(st->arena + st->arena_len, text, keep);
-  st->arena_len += keep;
+  r->text_len = sent_len;
+  r->key_off = st->arena_len + sent_len;
+  r->key_len = key_len;
+  st->arena_len += sent_len + key_len;
   st->n++;
   if (st->n >= st->max_rows || st->arena_len >= CE_WARM_MAX_BYTES)
     flush(st);

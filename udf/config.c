@@ -1,82 +1,92 @@
 #include "config.h"
 
+#include "clock.h"
 #include "log.h"
+#include "redis_url.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
-#include <time.h>
+#include <unistd.h>
 
-typedef enum { T_STR, T_LONG, T_DIALECT, T_BOOL } setting_type;
+/* ---- validators named in settings.def ---- */
 
-typedef struct {
-  const char *key;
-  const char *env;
-  setting_type type;
-  size_t offset;
-  size_t size;
-  long min, max;
-} setting;
-
-#define STR(k, E) {#k, E, T_STR, offsetof(ce_config, k), sizeof(((ce_config *)0)->k), 0, 0}
-#define NUM(k, E, lo, hi) {#k, E, T_LONG, offsetof(ce_config, k), 0, lo, hi}
-
-static const setting SETTINGS[] = {
-    STR(endpoint, "CACHED_EMBED_ENDPOINT"),
-    STR(model, "CACHED_EMBED_MODEL"),
-    STR(api_key, "CACHED_EMBED_API_KEY"),
-    STR(redis, "CACHED_EMBED_REDIS"),
-    STR(key_prefix, "CACHED_EMBED_KEY_PREFIX"),
-    STR(task, "CACHED_EMBED_TASK"),
-    STR(ca_file, "CACHED_EMBED_CA_FILE"),
-    {"redis_tls", "CACHED_EMBED_REDIS_TLS", T_BOOL, offsetof(ce_config, redis_tls), 0, 0, 1},
-    STR(redis_tls_ca_file, "CACHED_EMBED_REDIS_TLS_CA_FILE"),
-    STR(redis_tls_cert_file, "CACHED_EMBED_REDIS_TLS_CERT_FILE"),
-    STR(redis_tls_key_file, "CACHED_EMBED_REDIS_TLS_KEY_FILE"),
-    STR(redis_tls_server_name, "CACHED_EMBED_REDIS_TLS_SERVER_NAME"),
-    STR(redis_password_file, "CACHED_EMBED_REDIS_PASSWORD_FILE"),
-    NUM(ttl, "CACHED_EMBED_TTL", 0, 315360000),
-    NUM(timeout_ms, "CACHED_EMBED_TIMEOUT_MS", 100, 600000),
-    NUM(redis_timeout_ms, "CACHED_EMBED_REDIS_TIMEOUT_MS", 10, 60000),
-    NUM(retries, "CACHED_EMBED_RETRIES", 0, 10),
-    NUM(batch, "CACHED_EMBED_BATCH", 1, 2048),
-    NUM(parallel, "CACHED_EMBED_PARALLEL", 1, 64),
-    NUM(dimensions, "CACHED_EMBED_DIMENSIONS", 0, CE_MAX_DIMS),
-    NUM(local_cache_mb, "CACHED_EMBED_LOCAL_CACHE_MB", 0, 65536),
-    NUM(max_text_bytes, "CACHED_EMBED_MAX_TEXT_BYTES", 64, 16777216),
-    {"truncate", "CACHED_EMBED_TRUNCATE", T_BOOL, offsetof(ce_config, truncate), 0, 0, 1},
-    {"provider", "CACHED_EMBED_PROVIDER", T_DIALECT, offsetof(ce_config, provider), 0, 0, 1},
-    NUM(circuit_failures, "CACHED_EMBED_CIRCUIT_FAILURES", 0, 1000000),
-    NUM(circuit_cooldown_ms, "CACHED_EMBED_CIRCUIT_COOLDOWN_MS", 100, 3600000),
-    NUM(max_requests_per_minute, "CACHED_EMBED_MAX_REQUESTS_PER_MINUTE", 0, 1000000000),
-    NUM(max_tokens_per_minute, "CACHED_EMBED_MAX_TOKENS_PER_MINUTE", 0, 1000000000000L),
-    STR(cost_guard_mode, "CACHED_EMBED_COST_GUARD_MODE"),
-};
-#define N_SETTINGS (sizeof SETTINGS / sizeof SETTINGS[0])
-
-void ce_config_defaults(ce_config *c) {
-  memset(c, 0, sizeof *c);
-  strcpy(c->endpoint, "https://api.jina.ai/v1/embeddings");
-  strcpy(c->model, "jina-embeddings-v2-base-en");
-  strcpy(c->redis, "redis://127.0.0.1:6379/0");
-  strcpy(c->key_prefix, "cached_embed:");
-  c->ttl = 1200;
-  c->timeout_ms = 10000;
-  c->redis_timeout_ms = 500;
-  c->retries = 3;
-  c->batch = 256;
-  c->parallel = 4;
-  c->local_cache_mb = 32;
-  c->max_text_bytes = 65536;
-  c->truncate = 1;
-  c->provider = CE_DIALECT_JINA;
-  c->circuit_failures = 5;
-  c->circuit_cooldown_ms = 30000;
-  strcpy(c->cost_guard_mode, "null");
+static int ce_check_endpoint(const char *v, char *err, size_t errlen) {
+  const char *host = !strncmp(v, "https://", 8)  ? v + 8
+                     : !strncmp(v, "http://", 7) ? v + 7
+                                                 : NULL;
+  if (!host) {
+    snprintf(err, errlen, "endpoint must start with http:// or https://");
+    return -1;
+  }
+  if (!*host || *host == '/' || *host == ':') {
+    snprintf(err, errlen, "endpoint has no host name");
+    return -1;
+  }
+  return 0;
 }
+
+static int ce_check_model(const char *v, char *err, size_t errlen) {
+  if (!v[0]) {
+    snprintf(err, errlen, "model must not be empty");
+    return -1;
+  }
+  return 0;
+}
+
+/* A bearer token goes into an HTTP header: printable ASCII only. */
+static int ce_check_api_key(const char *v, char *err, size_t errlen) {
+  for (const char *p = v; *p; p++)
+    if (*p < 0x21 || *p > 0x7e) {
+      snprintf(err, errlen,
+               "api_key may hold only printable ASCII without spaces");
+      return -1;
+    }
+  return 0;
+}
+
+static int ce_check_readable_file(const char *v, char *err, size_t errlen) {
+  if (v[0] && access(v, R_OK)) {
+    snprintf(err, errlen, "cannot read '%.200s' (%s)", v, strerror(errno));
+    return -1;
+  }
+  return 0;
+}
+
+static int ce_check_redis(const char *v, char *err, size_t errlen) {
+  ce_redis_url u;
+  char why[128];
+  if (ce_redis_url_parse(v, &u, why, sizeof why)) {
+    snprintf(err, errlen, "bad redis url: %s", why);
+    return -1;
+  }
+  return 0;
+}
+
+/* ---- the table ---- */
+
+#define CE_STR(n, sz, def, fl, chk, hlp)                                       \
+  {#n, CE_T_STR, fl, offsetof(ce_config, n), sz, def, 0, 0, 0, NULL, chk, hlp},
+#define CE_NUM(n, def, lo, hi, fl, hlp)                                        \
+  {#n, CE_T_NUM, fl, offsetof(ce_config, n), 0, NULL, def, lo, hi, NULL, NULL, hlp},
+#define CE_BOOL(n, def, fl, hlp)                                               \
+  {#n, CE_T_BOOL, fl, offsetof(ce_config, n), 0, NULL, def, 0, 1, NULL, NULL, hlp},
+#define CE_ENUM(n, fl, hlp, ...)                                               \
+  {#n, CE_T_ENUM, fl, offsetof(ce_config, n), 0, NULL, 0, 0, 0,                \
+   (const char *const[]){__VA_ARGS__, NULL}, NULL, hlp},
+const ce_setting ce_settings[] = {
+#include "settings.def"
+};
+#undef CE_STR
+#undef CE_NUM
+#undef CE_BOOL
+#undef CE_ENUM
+const size_t ce_n_settings = sizeof ce_settings / sizeof ce_settings[0];
 
 static int same_key(const char *a, const char *b) {
   for (; *a && *b; a++, b++) {
@@ -87,37 +97,54 @@ static int same_key(const char *a, const char *b) {
   return *a == *b;
 }
 
+const ce_setting *ce_setting_find(const char *key) {
+  for (size_t i = 0; i < ce_n_settings; i++)
+    if (same_key(key, ce_settings[i].name))
+      return &ce_settings[i];
+  return NULL;
+}
+
+void ce_setting_env_name(const ce_setting *s, char *out, size_t cap) {
+  size_t o = (size_t)snprintf(out, cap, "CACHED_EMBED_");
+  for (const char *p = s->name; *p && o + 1 < cap; p++)
+    out[o++] = (char)toupper((unsigned char)*p);
+  if (o < cap)
+    out[o] = '\0';
+}
+
+void ce_setting_format(const ce_config *c, const ce_setting *s, char *out,
+                       size_t cap) {
+  const char *field = (const char *)c + s->offset;
+  long n;
+  memcpy(&n, field, sizeof n);
+  if (s->flags & CE_SECRET)
+    snprintf(out, cap, "%s", "");
+  else if (s->type == CE_T_STR)
+    snprintf(out, cap, "%s", field);
+  else if (s->type == CE_T_BOOL)
+    snprintf(out, cap, "%s", n ? "on" : "off");
+  else if (s->type == CE_T_ENUM)
+    snprintf(out, cap, "%s", s->choices[n]);
+  else
+    snprintf(out, cap, "%ld", n);
+}
+
+void ce_config_defaults(ce_config *c) {
+  memset(c, 0, sizeof *c);
+  for (size_t i = 0; i < ce_n_settings; i++) {
+    const ce_setting *s = &ce_settings[i];
+    char *field = (char *)c + s->offset;
+    if (s->type == CE_T_STR)
+      snprintf(field, s->size, "%s", s->def_str);
+    else
+      memcpy(field, &s->def_num, sizeof s->def_num);
+  }
+}
+
 static int has_ctl(const char *s) {
   for (; *s; s++)
     if ((unsigned char)*s < 0x20 || *s == 0x7f)
       return 1;
-  return 0;
-}
-
-/* Extra checks beyond type and range; 0 when the value is acceptable. */
-static int check_string(const char *key, const char *v, char *err,
-                        size_t errlen) {
-  if (has_ctl(v)) {
-    snprintf(err, errlen, "%s must not contain control characters", key);
-    return -1;
-  }
-  if (!strcmp(key, "endpoint") && strncmp(v, "http://", 7) &&
-      strncmp(v, "https://", 8)) {
-    snprintf(err, errlen, "endpoint must start with http:// or https://");
-    return -1;
-  }
-  if (!strcmp(key, "model") && !v[0]) {
-    snprintf(err, errlen, "model must not be empty");
-    return -1;
-  }
-  if (!strcmp(key, "cost_guard_mode") && strcmp(v, "null") &&
-      strcmp(v, "wait")) {
-    snprintf(err, errlen, "cost_guard_mode must be null or wait, got '%.40s'",
-             v);
-    return -1;
-  }
-  /* `redis` is checked where it is used: a bad value turns the cache off
-   * (one log line) instead of falling back to another host. */
   return 0;
 }
 
@@ -131,60 +158,106 @@ static int parse_long(const char *v, long *out) {
   return 0;
 }
 
-int ce_config_set(ce_config *c, const char *key, const char *value, char *err,
-                  size_t errlen) {
-  const setting *s = NULL;
-  for (size_t i = 0; i < N_SETTINGS; i++)
-    if (same_key(key, SETTINGS[i].key))
-      s = &SETTINGS[i];
-  if (!s) {
-    snprintf(err, errlen, "unknown setting '%.40s'", key);
-    return -1;
-  }
-  char *field = (char *)c + s->offset;
-  long n;
+static int parse_bool(const char *v, long *out) {
+  static const char *const on[] = {"1", "on", "true", "yes", NULL};
+  static const char *const off[] = {"0", "off", "false", "no", NULL};
+  for (int i = 0; on[i]; i++)
+    if (!strcasecmp(v, on[i]))
+      return *out = 1, 0;
+  for (int i = 0; off[i]; i++)
+    if (!strcasecmp(v, off[i]))
+      return *out = 0, 0;
+  return -1;
+}
 
+static void list_choices(const ce_setting *s, char *out, size_t cap) {
+  size_t o = 0;
+  out[0] = '\0';
+  for (int i = 0; s->choices[i] && o < cap; i++)
+    o += (size_t)snprintf(out + o, cap - o, "%s%s", i ? " or " : "",
+                          s->choices[i]);
+}
+
+static int set_value(ce_config *c, const ce_setting *s, const char *value,
+                     char *err, size_t errlen) {
+  char *field = (char *)c + s->offset;
+  long n = 0;
   switch (s->type) {
-  case T_STR:
+  case CE_T_STR:
     if (strlen(value) >= s->size) {
-      snprintf(err, errlen, "%s is longer than %zu bytes", s->key, s->size - 1);
+      snprintf(err, errlen, "%s is longer than %zu bytes", s->name,
+               s->size - 1);
       return -1;
     }
-    if (check_string(s->key, value, err, errlen))
+    if (has_ctl(value)) {
+      snprintf(err, errlen, "%s must not contain control characters", s->name);
+      return -1;
+    }
+    if (s->check && s->check(value, err, errlen))
       return -1;
     strcpy(field, value);
     return 0;
-  case T_DIALECT:
-    if (!strcmp(value, "jina"))
-      n = CE_DIALECT_JINA;
-    else if (!strcmp(value, "openai"))
-      n = CE_DIALECT_OPENAI;
-    else {
-      snprintf(err, errlen, "provider must be jina or openai, got '%.40s'",
+  case CE_T_ENUM:
+    for (n = 0; s->choices[n]; n++)
+      if (!strcmp(value, s->choices[n]))
+        break;
+    if (!s->choices[n]) {
+      char list[128];
+      list_choices(s, list, sizeof list);
+      snprintf(err, errlen, "%s must be %s, got '%.40s'", s->name, list,
+               (s->flags & CE_SECRET) ? "..." : value);
+      return -1;
+    }
+    break;
+  case CE_T_BOOL:
+    if (parse_bool(value, &n)) {
+      snprintf(err, errlen, "%s must be on or off, got '%.40s'", s->name,
                value);
       return -1;
     }
     break;
-  case T_BOOL:
-    if (!strcmp(value, "1") || !strcmp(value, "on") || !strcmp(value, "true"))
-      n = 1;
-    else if (!strcmp(value, "0") || !strcmp(value, "off") ||
-             !strcmp(value, "false"))
-      n = 0;
-    else {
-      snprintf(err, errlen, "%s must be on or off, got '%.40s'", s->key, value);
+  case CE_T_NUM:
+    if (parse_long(value, &n) || n < s->min || n > s->max) {
+      snprintf(err, errlen, "%s must be a whole number %ld..%ld, got '%.40s'",
+               s->name, s->min, s->max, value);
       return -1;
     }
     break;
-  default:
-    if (parse_long(value, &n) || n < s->min || n > s->max) {
-      snprintf(err, errlen, "%s must be a whole number %ld..%ld, got '%.40s'",
-               s->key, s->min, s->max, value);
-      return -1;
-    }
   }
   memcpy(field, &n, sizeof n);
   return 0;
+}
+
+int ce_config_set(ce_config *c, const char *key, const char *value, char *err,
+                  size_t errlen) {
+  const ce_setting *s = ce_setting_find(key);
+  if (!s) {
+    snprintf(err, errlen, "unknown setting '%.40s'", key);
+    return -1;
+  }
+  return set_value(c, s, value, err, errlen);
+}
+
+/* A bad value of a routing setting disables its path (first reason kept). */
+static void disable_path(ce_config *c, const ce_setting *s, const char *where,
+                         const char *why) {
+  char *off = (s->flags & CE_ROUTE_CACHE) ? c->cache_off : c->provider_off;
+  if (!off[0])
+    snprintf(off, CE_OFF_MSG, "%.40s: %.150s", where, why);
+}
+
+/* What a bad value leads to, disabling the path of a routing setting; the
+ * consequence is appended to err. */
+static void consequence(ce_config *c, const ce_setting *s, const char *where,
+                        char *err, size_t errlen) {
+  const char *what = "ignored, the default applies";
+  if (s->flags & (CE_ROUTE_PROVIDER | CE_ROUTE_CACHE)) {
+    disable_path(c, s, where, err);
+    what = (s->flags & CE_ROUTE_CACHE) ? "the cache is off until it is fixed"
+                                       : "the provider is off until it is fixed";
+  }
+  size_t l = strlen(err);
+  snprintf(err + l, errlen - l, "; %s", what);
 }
 
 static char *trim(char *s) {
@@ -207,12 +280,34 @@ static char *unquote(char *v) {
   return v;
 }
 
+/* One `key = value` line of the section: 0, 1 = bad value, 2 = malformed. */
+static int ini_line(ce_config *c, char *s, int lineno, char *err,
+                    size_t errlen) {
+  char *eq = strchr(s, '=');
+  if (!eq) {
+    snprintf(err, errlen, "expected key = value");
+    return 2;
+  }
+  *eq = '\0';
+  const ce_setting *set = ce_setting_find(trim(s));
+  if (!set) {
+    snprintf(err, errlen, "unknown setting '%.40s'", trim(s));
+    return 2;
+  }
+  if (set_value(c, set, unquote(trim(eq + 1)), err, errlen) == 0)
+    return 0;
+  char where[48];
+  snprintf(where, sizeof where, "config line %d", lineno);
+  consequence(c, set, where, err, errlen);
+  return 1;
+}
+
 int ce_config_parse_ini(ce_config *c, const char *text, size_t len,
                         void (*report)(void *ctx, int line, const char *msg),
-                        void *ctx) {
-  int bad = 0, lineno = 0, in_section = 0;
+                        void *ctx, int *malformed) {
+  int bad = 0, broken = 0, lineno = 0, in_section = 0;
   size_t pos = 0;
-  char line[2048], err[160];
+  char line[2048], err[200];
 
   while (pos < len) {
     size_t end = pos;
@@ -223,7 +318,7 @@ int ce_config_parse_ini(ce_config *c, const char *text, size_t len,
     if (n >= sizeof line) {
       if (in_section && report)
         report(ctx, lineno, "line too long");
-      bad += in_section;
+      broken += in_section;
       pos = end + 1;
       continue;
     }
@@ -239,43 +334,65 @@ int ce_config_parse_ini(ce_config *c, const char *text, size_t len,
       if (close) {
         *close = '\0';
         in_section = !strcmp(trim(s + 1), "cached_embed");
+      } else if (in_section) {
+        if (report)
+          report(ctx, lineno, "section header without ]");
+        broken++;
       }
       continue;
     }
     if (!in_section)
       continue;
-    char *eq = strchr(s, '=');
-    if (!eq) {
-      snprintf(err, sizeof err, "expected key = value");
-      if (report)
-        report(ctx, lineno, err);
-      bad++;
-      continue;
-    }
-    *eq = '\0';
-    if (ce_config_set(c, trim(s), unquote(trim(eq + 1)), err, sizeof err)) {
-      if (report)
-        report(ctx, lineno, err);
-      bad++;
-    }
+    int rc = ini_line(c, s, lineno, err, sizeof err);
+    if (rc && report)
+      report(ctx, lineno, err);
+    bad += rc == 1;
+    broken += rc == 2;
   }
+  if (malformed)
+    *malformed = broken;
   return bad;
+}
+
+int ce_endpoint_is_jina(const char *endpoint) {
+  const char *h = !strncmp(endpoint, "https://", 8) ? endpoint + 8 : NULL;
+  if (!h)
+    return 0; /* the key travels only over TLS */
+  size_t n = strcspn(h, ":/?#");
+  static const char dom[] = ".jina.ai";
+  if (n == sizeof dom - 2 && !strncasecmp(h, dom + 1, n))
+    return 1;
+  return n >= sizeof dom && !strncasecmp(h + n - (sizeof dom - 1), dom,
+                                         sizeof dom - 1);
 }
 
 int ce_config_apply_env(ce_config *c, const char *(*get)(const char *name),
                         void (*report)(void *ctx, int line, const char *msg),
                         void *ctx) {
   int bad = 0;
-  char err[160], msg[240];
+  char err[200], msg[300], env[80];
 
-  for (size_t i = 0; i < N_SETTINGS; i++) {
-    const char *v = get(SETTINGS[i].env);
-    if (!v && !strcmp(SETTINGS[i].key, "api_key"))
-      v = get("JINA_API_KEY");
+  for (size_t i = 0; i < ce_n_settings; i++) {
+    const ce_setting *s = &ce_settings[i];
+    ce_setting_env_name(s, env, sizeof env);
+    const char *v = get(env);
     if (!v)
       continue;
-    if (ce_config_set(c, SETTINGS[i].key, v, err, sizeof err)) {
-      snprintf(msg, sizeof msg, "%s: %s", SETTINGS[i].env, err);
+    if (set_value(c, s, v, err, sizeof err)) {
+      consequence(c, s, env, err, sizeof err);
+      snprintf(msg, sizeof msg, "%s: %s", env, err);
+      if (report)
+        report(ctx, 0, msg);
+      bad++;
+    }
+  }
+  /* Jina's own variable is meant for Jina: never sent to another host. */
+  const char *jina = get("JINA_API_KEY");
+  if (!c->api_key[0] && jina && ce_endpoint_is_jina(c->endpoint)) {
+    const ce_setting *s = ce_setting_find("api_key");
+    if (set_value(c, s, jina, err, sizeof err)) {
+      disable_path(c, s, "JINA_API_KEY", err);
+      snprintf(msg, sizeof msg, "JINA_API_KEY: %s", err);
       if (report)
         report(ctx, 0, msg);
       bad++;
@@ -289,7 +406,7 @@ int ce_config_apply_env(ce_config *c, const char *(*get)(const char *name),
 static pthread_mutex_t cfg_mu = PTHREAD_MUTEX_INITIALIZER;
 static ce_config cfg_current;
 static int cfg_loaded;
-static struct timespec cfg_checked;
+static long long cfg_checked_ms;
 static struct stat cfg_seen; /* st_ino == 0 && st_mtime == 0: no file */
 static char cfg_path_seen[512];
 
@@ -298,10 +415,9 @@ static const char *env_get(const char *name) { return getenv(name); }
 static void log_bad(void *ctx, int line, const char *msg) {
   const char *path = ctx;
   if (line)
-    ce_log("config %s line %d: %s; line ignored, the default applies", path, line,
-           msg);
+    ce_log("config %s line %d: %s", path, line, msg);
   else
-    ce_log("config: %s; ignored, the file or default value applies", msg);
+    ce_log("config: %s", msg);
 }
 
 static const char *config_path(void) {
@@ -309,53 +425,99 @@ static const char *config_path(void) {
   return p && *p ? p : CE_CONFIG_DEFAULT_PATH;
 }
 
-/* Reads the whole file (at most 1 MiB); NULL when missing or unreadable. */
+/* Reads the whole file (at most 1 MiB); NULL when unreadable, errno set. */
 static char *slurp(const char *path, size_t *len) {
   FILE *f = fopen(path, "rb");
   char *buf;
   if (!f)
     return NULL;
   buf = malloc(1 << 20);
-  if (buf)
+  if (buf) {
     *len = fread(buf, 1, 1 << 20, f);
+    if (ferror(f)) {
+      free(buf);
+      buf = NULL;
+      errno = EIO;
+    }
+  }
   fclose(f);
   return buf;
 }
 
+/* Why a file others can change must not be trusted; NULL when it is fine.
+ * Writable by its owner and, when it is the server's group, by that group. */
+static const char *unsafe_mode(const struct stat *st) {
+  if (st->st_mode & S_IWOTH)
+    return "it is writable by every user";
+  if ((st->st_mode & S_IWGRP) && st->st_gid != getegid())
+    return "it is writable by a group other than the server's";
+  return NULL;
+}
+
+/* Reads and parses the file into c (defaults first). 0, or -1 with why the
+ * file as a whole cannot be used (unreadable, unsafe, malformed). */
+static int load_file(ce_config *c, const char *path, const struct stat *st,
+                     char *why, size_t whylen) {
+  const char *unsafe = unsafe_mode(st);
+  if (unsafe) {
+    snprintf(why, whylen, "refused: %s (chmod 640 it)", unsafe);
+    return -1;
+  }
+  size_t len = 0;
+  char *text = slurp(path, &len);
+  if (!text) {
+    snprintf(why, whylen, "cannot read it (%s)", strerror(errno));
+    return -1;
+  }
+  int malformed = 0;
+  ce_config_parse_ini(c, text, len, log_bad, (void *)path, &malformed);
+  free(text);
+  if (malformed) {
+    snprintf(why, whylen, "%d malformed line%s or unknown key%s", malformed,
+             malformed == 1 ? "" : "s", malformed == 1 ? "" : "s");
+    return -1;
+  }
+  if ((st->st_mode & S_IROTH) && c->api_key[0])
+    ce_log("config %s holds an api_key and is world-readable; chmod 640 it",
+           path);
+  return 0;
+}
+
+static void log_off(const ce_config *c) {
+  if (c->provider_off[0])
+    ce_log("provider disabled until the setting is fixed: %s",
+           c->provider_off);
+  if (c->cache_off[0])
+    ce_log("cache disabled until the setting is fixed: %s", c->cache_off);
+}
+
 static void reload(const char *path, const struct stat *st, int exists) {
   ce_config c;
+  char why[200];
   ce_config_defaults(&c);
-  if (exists) {
-    size_t len = 0;
-    char *text = slurp(path, &len);
-    if (text) {
-      ce_config_parse_ini(&c, text, len, log_bad, (void *)path);
-      free(text);
-    } else {
-      ce_log("config %s: cannot read it (%s); using defaults", path,
-             strerror(errno));
+  if (exists && load_file(&c, path, st, why, sizeof why)) {
+    if (cfg_loaded) {
+      ce_log("config %s: %s; keeping the last good settings", path, why);
+      return;
     }
-    if (st->st_mode & S_IROTH && c.api_key[0])
-      ce_log("config %s holds an api_key and is world-readable; "
-             "chmod 640 it",
-             path);
+    ce_log("config %s: %s; provider and cache disabled until it is fixed",
+           path, why);
+    snprintf(c.provider_off, CE_OFF_MSG, "config file %.180s", why);
+    snprintf(c.cache_off, CE_OFF_MSG, "config file %.180s", why);
   }
   ce_config_apply_env(&c, env_get, log_bad, (void *)path);
   if (cfg_loaded)
-    ce_log("config %s%s: settings reloaded", path,
-           exists ? "" : " (missing)");
+    ce_log("config %s%s: settings reloaded", path, exists ? "" : " (missing)");
+  log_off(&c);
   cfg_current = c;
   cfg_loaded = 1;
 }
 
 void ce_config_current(ce_config *out) {
-  struct timespec now;
-  clock_gettime(CLOCK_MONOTONIC, &now);
+  long long now = ce_mono_ms();
 
   pthread_mutex_lock(&cfg_mu);
-  long since_ms = (now.tv_sec - cfg_checked.tv_sec) * 1000 +
-                  (now.tv_nsec - cfg_checked.tv_nsec) / 1000000;
-  if (!cfg_loaded || since_ms >= 1000) {
+  if (!cfg_loaded || now - cfg_checked_ms >= 1000) {
     const char *path = config_path();
     struct stat st;
     int exists = stat(path, &st) == 0;
@@ -363,6 +525,7 @@ void ce_config_current(ce_config *out) {
       memset(&st, 0, sizeof st);
     int changed = !cfg_loaded || strcmp(path, cfg_path_seen) ||
                   st.st_ino != cfg_seen.st_ino ||
+                  st.st_mode != cfg_seen.st_mode ||
                   st.st_mtim.tv_sec != cfg_seen.st_mtim.tv_sec ||
                   st.st_mtim.tv_nsec != cfg_seen.st_mtim.tv_nsec ||
                   st.st_size != cfg_seen.st_size;
@@ -371,7 +534,7 @@ void ce_config_current(ce_config *out) {
       cfg_seen = st;
       reload(path, &st, exists);
     }
-    cfg_checked = now;
+    cfg_checked_ms = now;
   }
   *out = cfg_current;
   pthread_mutex_unlock(&cfg_mu);

@@ -1,67 +1,108 @@
 /* Settings: defaults, then the [cached_embed] section of the config file,
- * then CACHED_EMBED_* environment variables. Re-read when the file changes. */
+ * then CACHED_EMBED_* environment variables. Re-read when the file changes.
+ * Every setting is one row of settings.def.
+ *
+ * Fail closed: a bad value of a setting that decides where data or secrets
+ * go (flag CE_ROUTE_* in settings.def) disables that path until it is fixed
+ * (provider_off / cache_off hold why), never a fall back to the default. A
+ * file that cannot be read or parsed, or that others can write, keeps the
+ * last good settings (at the first load: both paths disabled). Any other
+ * bad value: one log line, the default applies. */
 #ifndef CE_CONFIG_H
 #define CE_CONFIG_H
 
 #include <stddef.h>
 
 typedef enum { CE_DIALECT_JINA = 0, CE_DIALECT_OPENAI = 1 } ce_dialect;
+typedef enum { CE_COST_GUARD_NULL = 0, CE_COST_GUARD_WAIT = 1 } ce_cost_mode;
+
+/* Flags of settings.def. */
+#define CE_SECRET 1
+#define CE_ROUTE_PROVIDER 2
+#define CE_ROUTE_CACHE 4
+
+#define CE_OFF_MSG 200
 
 typedef struct ce_config {
-  char endpoint[1024];
-  char model[128];
-  char api_key[512]; /* never logged, never returned */
-  char redis[512];
-  char key_prefix[128];
-  char task[64];
-  char ca_file[512];
-  long redis_tls; /* TLS for redis-sentinel:// and redis-cluster:// */
-  char redis_tls_ca_file[512];
-  char redis_tls_cert_file[512];
-  char redis_tls_key_file[512];
-  char redis_tls_server_name[256];
-  char redis_password_file[512];
-  long ttl;
-  long timeout_ms;
-  long redis_timeout_ms;
-  long retries;
-  long batch;
-  long parallel;
-  long dimensions; /* 0 = unset */
-  long local_cache_mb;
-  long max_text_bytes;
-  long truncate;
-  long provider; /* ce_dialect */
-  long circuit_failures;        /* 0 = no circuit breaker */
-  long circuit_cooldown_ms;
-  long max_requests_per_minute; /* 0 = unlimited */
-  long max_tokens_per_minute;   /* 0 = unlimited */
-  char cost_guard_mode[8];      /* "null" or "wait" */
+#define CE_STR(name, size, def, flags, check, help) char name[size];
+#define CE_NUM(name, def, lo, hi, flags, help) long name;
+#define CE_BOOL(name, def, flags, help) long name;
+#define CE_ENUM(name, flags, help, ...) long name;
+#include "settings.def"
+#undef CE_STR
+#undef CE_NUM
+#undef CE_BOOL
+#undef CE_ENUM
+  /* Non-empty: the path is disabled, and why (no secret in it). */
+  char provider_off[CE_OFF_MSG];
+  char cache_off[CE_OFF_MSG];
 } ce_config;
 
 #define CE_CONFIG_DEFAULT_PATH "/etc/mysql/cached_embed.cnf"
 #define CE_MAX_DIMS 16384
+/* The longest TTL, in seconds (ten years): the `ttl` setting's bound (in
+ * settings.def), and the clamp of a ttl_seconds argument. */
+#define CE_TTL_MAX 315360000L
+/* Seconds a local-cache copy lives at most by default (local_cache.h; the
+ * default of local_cache_max_age in settings.def). */
+#define CE_LOCAL_MAX_AGE_DEFAULT 60
+
+/* One row of settings.def, for the code that walks all of them (the INI
+ * parser, the environment, the plugin's variables, the docs). */
+typedef enum { CE_T_STR, CE_T_NUM, CE_T_BOOL, CE_T_ENUM } ce_setting_type;
+
+typedef struct ce_setting {
+  const char *name;
+  ce_setting_type type;
+  int flags;
+  size_t offset, size;        /* size: T_STR only */
+  const char *def_str;        /* T_STR */
+  long def_num, min, max;     /* T_NUM, T_BOOL, T_ENUM (index) */
+  const char *const *choices; /* T_ENUM, NULL-terminated */
+  int (*check)(const char *v, char *err, size_t errlen);
+  const char *help;
+} ce_setting;
+
+extern const ce_setting ce_settings[];
+extern const size_t ce_n_settings;
+
+/* The row of `key` (file key; dashes and underscores alike), or NULL. */
+const ce_setting *ce_setting_find(const char *key);
+
+/* CACHED_EMBED_<NAME> of a setting, into out[cap]. */
+void ce_setting_env_name(const ce_setting *s, char *out, size_t cap);
+
+/* A setting's value as text (secrets: "" ); into out[cap]. */
+void ce_setting_format(const ce_config *c, const ce_setting *s, char *out,
+                       size_t cap);
 
 void ce_config_defaults(ce_config *c);
 
-/* Sets one setting from its text; `key` is the file key (dashes and
- * underscores alike). Returns 0, or -1 with a message in `err` (which never
- * contains the value of api_key). Unknown keys return -1 as well. */
+/* Sets one setting from its text. Returns 0, or -1 with a message in `err`
+ * (which never contains the value of a secret). Unknown keys return -1 as
+ * well. A bad value leaves the setting as it was. */
 int ce_config_set(ce_config *c, const char *key, const char *value, char *err,
                   size_t errlen);
 
 /* Applies the [cached_embed] section of INI text. Each bad line is reported
- * through `report` (may be NULL) and skipped. Returns the number of bad
- * lines. */
+ * through `report` (may be NULL). A bad value of a routing setting disables
+ * its path (provider_off / cache_off); other bad values keep the default.
+ * Returns the number of bad values; *malformed (may be NULL) gets the number
+ * of lines that are not `key = value` or name an unknown key. */
 int ce_config_parse_ini(ce_config *c, const char *text, size_t len,
                         void (*report)(void *ctx, int line, const char *msg),
-                        void *ctx);
+                        void *ctx, int *malformed);
 
-/* Applies CACHED_EMBED_* variables read through `get` (getenv in the server).
- * Returns the number of bad values, each reported like parse_ini (line 0). */
+/* Applies CACHED_EMBED_* variables read through `get` (getenv in the
+ * server), then JINA_API_KEY when no key is set and the endpoint is Jina's.
+ * Returns the number of bad values, each reported like parse_ini (line 0)
+ * and handled the same way. */
 int ce_config_apply_env(ce_config *c, const char *(*get)(const char *name),
                         void (*report)(void *ctx, int line, const char *msg),
                         void *ctx);
+
+/* 1 when `endpoint`'s host is api.jina.ai or under .jina.ai. */
+int ce_endpoint_is_jina(const char *endpoint);
 
 /* The process-wide settings, reloaded when the file has changed (checked at
  * most once a second). Copies them into `out`; thread-safe. */

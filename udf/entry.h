@@ -1,12 +1,25 @@
 /* The cache: Redis key names and the value stored under them.
  *
- * key   = <key_prefix><model>[@<dimensions>][#<task>]:<user key>
- *         (user key NULL -> "sha256:<hex of the text>"; a user key longer
- *          than CE_USER_KEY_MAX bytes -> "key-sha256:<hex of the key>")
- * value = "CEV1" | dims (u32 LE) | SHA-256 of the original text bytes (32)
+ * key   = <key_prefix>v2:<model>[@<dimensions>][#<task>]:<user key>
+ *   - "v2:" versions the layout: keys of the first layout
+ *     (<key_prefix><model>...:<user key>) are never read as keys of this one;
+ *   - <model> and <task> are percent-encoded: '%', ':', '@', '#', '{', '}',
+ *     space, control bytes and 0x7F become %XX, so the identity part holds
+ *     no separator and the first ':' after "v2:" ends it whatever the names
+ *     (model "a:b" + key "c" and model "a" + key "b:c" differ); a task over
+ *     CE_KEY_TASK_MAX bytes becomes "sha256-<hex of the task>";
+ *   - <dimensions> appears when configured, <task> when one applies;
+ *   - the user key comes last, as given (binary-safe); NULL ->
+ *     "sha256:<hex of the text sent>"; longer than CE_USER_KEY_MAX bytes ->
+ *     "key-sha256:<hex of the key>". A user key spelled like one of these
+ *     shares its entry, which stays bound to its text (below).
+ * value = "CEV1" | dims (u32 LE) | SHA-256 of the text sent (32)
  *         | dims little-endian float32
- * A value is used only if all of it checks out and the text hash matches,
- * so a changed text, a foreign value or a torn write is a miss. */
+ * "The text sent" is the text after charset decoding, UTF-8 repair and the
+ * cut to max_text_bytes (text.h), so one text is one entry whatever column
+ * it came from. A value is used only if all of it checks out and the text
+ * hash matches, so a changed text, a foreign value or a torn write is a
+ * miss. */
 #ifndef CE_ENTRY_H
 #define CE_ENTRY_H
 
@@ -19,10 +32,14 @@
 #define CE_ENTRY_MAGIC "CEV1"
 #define CE_ENTRY_HEADER (4 + 4 + CE_SHA256_LEN)
 #define CE_USER_KEY_MAX 512
-/* Longest key ce_key_build writes (with NUL). */
+/* Longest task kept as text in a key; longer ones are hashed. */
+#define CE_KEY_TASK_MAX 64
+#define CE_KEY_VERSION "v2:"
+/* Longest key ce_key_build writes (with NUL): each escaped byte takes 3. */
 #define CE_KEY_MAX                                                             \
-  (sizeof(((ce_config *)0)->key_prefix) + sizeof(((ce_config *)0)->model) +   \
-   sizeof(((ce_config *)0)->task) + 32 + CE_USER_KEY_MAX)
+  (sizeof(((ce_config *)0)->key_prefix) + sizeof CE_KEY_VERSION +             \
+   3 * sizeof(((ce_config *)0)->model) + 3 * CE_KEY_TASK_MAX + 32 +           \
+   CE_USER_KEY_MAX)
 
 typedef enum {
   CE_ENTRY_OK = 0,
@@ -30,8 +47,11 @@ typedef enum {
   CE_ENTRY_STALE = 2    /* a valid entry for another text */
 } ce_entry_status;
 
-/* Builds the Redis key; returns its length. `key` NULL = content address. */
-size_t ce_key_build(const ce_config *cfg, const char *key, size_t key_len,
+/* Builds the Redis key into `out` (CE_KEY_MAX bytes); returns its length.
+ * `task` NULL = the configured task (cfg->task); `key` NULL = content
+ * address (from `text_hash`). */
+size_t ce_key_build(const ce_config *cfg, const char *task, size_t task_len,
+                    const char *key, size_t key_len,
                     const uint8_t text_hash[CE_SHA256_LEN], char *out);
 
 static inline size_t ce_entry_size(uint32_t dims) {

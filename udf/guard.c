@@ -71,7 +71,7 @@ int ce_guard_outcome_for_status(long status) {
 }
 
 static int wait_mode(const ce_config *cfg) {
-  return !strcmp(cfg->cost_guard_mode, "wait");
+  return cfg->cost_guard_mode == CE_COST_GUARD_WAIT;
 }
 
 /* Circuit part of admit, under the lock. 0, or -1 with err. `logmsg` gets

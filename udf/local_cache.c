@@ -1,6 +1,7 @@
 #include "local_cache.h"
 
 #include "clock.h"
+#include "config.h"
 
 #include <pthread.h>
 #include <stdlib.h>
@@ -10,7 +11,7 @@ typedef struct entry {
   struct entry *chain;            /* next in the bucket */
   struct entry *prev, *next;      /* LRU: head = most recent */
   uint64_t key_hash;
-  long long expires_ms;           /* monotonic; 0 = never */
+  long long expires_ms;           /* monotonic */
   uint8_t text_hash[CE_SHA256_LEN];
   uint32_t dims;
   uint32_t key_len;
@@ -27,6 +28,7 @@ typedef struct {
 
 static shard shards[CE_LOCAL_SHARDS];
 static size_t budget; /* total bytes; read with atomics */
+static long long max_age_ms = CE_LOCAL_MAX_AGE_DEFAULT * 1000LL; /* atomics */
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 
 static void init_shards(void) {
@@ -129,8 +131,10 @@ static void clear_shard(shard *s) {
   s->n_buckets = s->n_entries = s->bytes = 0;
 }
 
-void ce_local_configure(size_t budget_bytes) {
+void ce_local_configure(size_t budget_bytes, long long max_age) {
   pthread_once(&init_once, init_shards);
+  if (max_age > 0)
+    __atomic_store_n(&max_age_ms, max_age, __ATOMIC_RELAXED);
   if (__atomic_load_n(&budget, __ATOMIC_RELAXED) == budget_bytes)
     return;
   __atomic_store_n(&budget, budget_bytes, __ATOMIC_RELAXED);
@@ -158,7 +162,7 @@ int ce_local_get(const char *key, size_t key_len,
   if (s->n_buckets) {
     entry **link = find(s, h, key, key_len);
     entry *e = *link;
-    if (e && e->expires_ms && e->expires_ms <= ce_mono_ms()) {
+    if (e && e->expires_ms <= ce_mono_ms()) {
       remove_entry(s, link);
     } else if (e && !memcmp(e->text_hash, text_hash, CE_SHA256_LEN) &&
                (!want_dims || e->dims == want_dims)) {
@@ -185,7 +189,10 @@ void ce_local_put(const char *key, size_t key_len,
     return;
   memset(e, 0, sizeof *e);
   e->key_hash = h;
-  e->expires_ms = ttl_ms > 0 ? ce_mono_ms() + ttl_ms : 0;
+  long long age = __atomic_load_n(&max_age_ms, __ATOMIC_RELAXED);
+  if (ttl_ms <= 0 || ttl_ms > age)
+    ttl_ms = age;
+  e->expires_ms = ce_mono_ms() + ttl_ms;
   memcpy(e->text_hash, text_hash, CE_SHA256_LEN);
   e->dims = dims;
   e->key_len = (uint32_t)key_len;
@@ -218,7 +225,7 @@ void ce_local_put_from_redis(const char *key, size_t key_len,
                              const uint8_t *vec, uint32_t dims,
                              long long pttl_ms) {
   if (pttl_ms > 0 || pttl_ms == -1)
-    ce_local_put(key, key_len, text_hash, vec, dims, pttl_ms > 0 ? pttl_ms : 0);
+    ce_local_put(key, key_len, text_hash, vec, dims, pttl_ms);
 }
 
 void ce_local_usage(size_t *bytes, size_t *entries) {

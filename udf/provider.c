@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 char *ce_provider_request_json(const ce_config *cfg, const ce_text *in,
@@ -181,15 +182,59 @@ done:
   return rc;
 }
 
-static void copy_msg(char *msg, size_t cap, const char *s) {
-  snprintf(msg, cap, "%s", s);
-  for (char *p = msg; *p; p++)
-    if ((unsigned char)*p < 0x20)
-      *p = ' ';
+/* RFC 6750's b64token characters: what follows "Bearer ". */
+static int token_char(unsigned char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+         (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_' ||
+         c == '~' || c == '+' || c == '/' || c == '=';
 }
 
-void ce_provider_error_message(const char *body, size_t len, char *msg,
-                               size_t cap) {
+/* Copies `s` into msg (cap bytes), control characters as spaces, with the
+ * configured key and any "Bearer <token>" replaced by "[redacted]". The
+ * whole text is scanned before anything is cut, so no part of a key is
+ * left at the end of a truncated message either. */
+static void copy_msg(char *msg, size_t cap, const char *s, const char *secret) {
+  static const char R[] = "[redacted]";
+  size_t o = 0, slen = secret ? strlen(secret) : 0;
+
+#define PUT(c)                                                                 \
+  do {                                                                         \
+    if (o + 1 < cap)                                                           \
+      msg[o++] = (c);                                                          \
+  } while (0)
+#define PUTS(str)                                                              \
+  for (const char *p_ = (str); *p_; p_++)                                      \
+  PUT(*p_)
+
+  while (*s) {
+    if (slen && !strncmp(s, secret, slen)) {
+      PUTS(R);
+      s += slen;
+    } else if (!strncasecmp(s, "bearer", 6) && (s[6] == ' ' || s[6] == '\t')) {
+      for (int i = 0; i < 6; i++)
+        PUT(s[i]);
+      PUT(' ');
+      s += 6;
+      while (*s == ' ' || *s == '\t')
+        s++;
+      if (slen && !strncmp(s, secret, slen))
+        s += slen;
+      while (token_char((unsigned char)*s))
+        s++;
+      PUTS(R);
+    } else {
+      PUT((unsigned char)*s < 0x20 ? ' ' : *s);
+      s++;
+    }
+  }
+#undef PUTS
+#undef PUT
+  if (cap)
+    msg[o] = '\0';
+}
+
+void ce_provider_error_message(const char *body, size_t len,
+                               const char *api_key, char *msg, size_t cap) {
   json_t *root = json_loadb(body, len, 0, NULL);
   json_t *m = NULL;
 
@@ -208,7 +253,7 @@ void ce_provider_error_message(const char *body, size_t len, char *msg,
       m = json_object_get(root, "message");
   }
   if (json_is_string(m))
-    copy_msg(msg, cap, json_string_value(m));
+    copy_msg(msg, cap, json_string_value(m), api_key);
   else
     snprintf(msg, cap, "no readable message in a %zu-byte body", len);
   json_decref(root);
@@ -256,20 +301,20 @@ static int judge(const ce_config *cfg, ce_http_call *call, CURLcode cc,
   if (call->status == 200) {
     char why[160];
     if (ce_provider_parse_response(call->body ? call->body : "", call->len, n,
-                                   ce_dims_expected(cfg), out, why,
-                                   sizeof why)) {
+                                   ce_dims_fixed(cfg), out, why, sizeof why) ||
+        ce_dims_check(cfg, out->dims, why, sizeof why)) {
+      ce_embeddings_free(out);
       snprintf(err, errlen, "provider sent a bad response: %s", why);
       return -1;
     }
-    ce_dims_learn(cfg, out->dims);
     ce_stat_add(CE_STAT_PROVIDER_INPUTS, n);
     ce_stat_add(CE_STAT_PROVIDER_TOKENS, out->tokens);
     *outcome = CE_GUARD_OK;
     return 0;
   }
   char msg[200];
-  ce_provider_error_message(call->body ? call->body : "", call->len, msg,
-                            sizeof msg);
+  ce_provider_error_message(call->body ? call->body : "", call->len,
+                            cfg->api_key, msg, sizeof msg);
   snprintf(err, errlen, "provider answered %ld: %s", call->status, msg);
   *wait_ms = call->retry_after_ms;
   *outcome = ce_guard_outcome_for_status(call->status);
@@ -292,6 +337,11 @@ int ce_provider_judge(const ce_config *cfg, ce_guard_ticket *ticket,
 int ce_provider_admit(const ce_config *cfg, const ce_text *in, size_t n,
                       ce_guard_ticket *ticket, char *err, size_t errlen) {
   size_t text_bytes = 0;
+  /* A bad endpoint, dialect or key: no request at all (fail closed). */
+  if (cfg->provider_off[0]) {
+    snprintf(err, errlen, "provider disabled: %s", cfg->provider_off);
+    return -1;
+  }
   for (size_t i = 0; i < n; i++)
     text_bytes += in[i].len;
   if (ce_guard_admit(cfg, n, text_bytes, ticket, err, errlen) == 0)

@@ -36,9 +36,11 @@ int ce_provider_parse_response(const char *body, size_t len, size_t n,
                                char *err, size_t errlen);
 
 /* The human message of an error body ({"detail": "..."}, {"detail": [..]},
- * {"error": {"message": ..}}, {"error": ".."}, {"message": ..}). */
-void ce_provider_error_message(const char *body, size_t len, char *msg,
-                               size_t cap);
+ * {"error": {"message": ..}}, {"error": ".."}, {"message": ..}), fit for the
+ * log: `api_key` (may be NULL or empty) and any "Bearer <token>" a gateway
+ * echoed are replaced by "[redacted]", control characters by spaces. */
+void ce_provider_error_message(const char *body, size_t len,
+                               const char *api_key, char *msg, size_t cap);
 
 /* 1 for statuses worth another try: 408, 425, 429, 5xx. */
 int ce_provider_retryable(long status);

@@ -21,6 +21,8 @@ typedef enum {
   CE_STAT_EMPTY_TEXTS,     /* empty or blank text: NULL, no call */
   CE_STAT_INVALID_UTF8,    /* texts whose bad bytes became U+FFFD */
   CE_STAT_TRUNCATED,       /* texts cut to max_text_bytes before sending */
+  CE_STAT_LATIN1_TEXTS,    /* texts sent decoded from latin1 (cp1252) */
+  CE_STAT_WIDE_TEXTS,      /* texts with NUL bytes (utf16/ucs2/utf32): NULL */
   CE_STAT_ROWS_FAILED,     /* rows returned NULL because of an error */
   CE_STAT_LATENCY_COUNT,   /* successful provider calls timed */
   CE_STAT_LATENCY_US_SUM,

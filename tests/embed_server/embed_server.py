@@ -447,14 +447,18 @@ def build_embedding_body(request, vectors, as_base64, shuffle=False, fault_kind=
     return body
 
 
-def status_fault_error(fault):
-    """ApiError for a queued {"status": ...} fault."""
+def status_fault_error(fault, authorization=""):
+    """ApiError for a queued {"status": ...} fault. With "echo_auth", the
+    message ends with the request's Authorization header, as a careless
+    gateway would echo it (never logged by this server)."""
     status = fault["status"]
     try:
         phrase = HTTPStatus(status).phrase.lower()
     except ValueError:
         phrase = "error"
     message = fault.get("message") or "injected fault: %d %s" % (status, phrase)
+    if fault.get("echo_auth"):
+        message += " (Authorization: %s)" % authorization
     if status < 500:
         body = {"detail": message}
     else:
@@ -491,6 +495,8 @@ def validate_fault(spec):
         raise ValueError("count must be an integer >= 1")
     if "message" in fault and not isinstance(fault["message"], str):
         raise ValueError("message must be a string")
+    if not isinstance(fault.get("echo_auth", False), bool):
+        raise ValueError("echo_auth must be true or false")
     return fault
 
 
@@ -782,7 +788,7 @@ class Handler(BaseHTTPRequestHandler):
             return
         try:
             if kind == "status":
-                raise status_fault_error(fault)
+                raise status_fault_error(fault, self.headers.get("Authorization", ""))
             self.check_auth()
             request = parse_embedding_request(body, self.server.options.dims)
         except ApiError as err:

@@ -439,6 +439,21 @@ class ServerTest(unittest.TestCase):
         self.assertEqual(stats["by_status"], {"429": 2, "503": 1, "400": 1, "200": 1})
         self.assertEqual((stats["requests"], stats["ok"], stats["errors"]), (5, 1, 4))
 
+    def test_status_fault_echoing_the_authorization_header(self):
+        self.queue({"status": 401, "echo_auth": True, "message": "bad key"},
+                   {"status": 502, "echo_auth": True})
+        body = {"model": "m", "input": ["x"]}
+        status, _, payload = self.server.embed(body, headers={"Authorization": "Bearer sk-echo-1"})
+        self.assertEqual(status, 401)
+        self.assertEqual(payload, {"detail": "bad key (Authorization: Bearer sk-echo-1)"})
+        status, _, payload = self.server.embed(body, headers={"Authorization": "Bearer sk-echo-2"})
+        self.assertEqual(status, 502)
+        self.assertIn("(Authorization: Bearer sk-echo-2)", payload["error"]["message"])
+        self.assertEqual(self.server.embed(body)[0], 200)
+        status, _, _ = self.server.call("POST", "/_control/faults",
+                                        {"faults": [{"status": 401, "echo_auth": "yes"}]})
+        self.assertEqual(status, 400)
+
     def test_hang(self):
         self.queue({"kind": "hang", "ms": 800})
         conn = self.server.connect(timeout=0.2)

@@ -29,7 +29,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   } else if (!err[0] || memchr(err, '\0', sizeof err) == NULL) {
     abort();
   }
-  ce_provider_error_message(body, len, msg, sizeof msg);
+  ce_provider_error_message(body, len, "sk-fuzz-key", msg, sizeof msg);
   if (memchr(msg, '\0', sizeof msg) == NULL)
     abort();
   return 0;

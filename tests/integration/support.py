@@ -2,6 +2,7 @@
 tests/harness.sh started, control of the local embedding server, the
 plugin's config file, and the server error log."""
 
+import codecs
 import http.client
 import json
 import os
@@ -36,7 +37,7 @@ def load_state():
 S = load_state()
 BASE_CONFIG = open(S["CE_CONFIG"]).read()
 MODEL = "jina-embeddings-v2-base-en"
-PREFIX = "cached_embed:" + MODEL + ":"
+PREFIX = "cached_embed:v2:" + MODEL + ":"
 
 
 def db(**kw):
@@ -70,6 +71,50 @@ def mariadb_cli(sql_file):
 
 def rds():
     return redis.Redis(unix_socket_path=S["CE_REDIS_SOCK"])
+
+
+codecs.register_error(
+    "ce_replace", lambda e: ("\ufffd", e.start + 1))  # one U+FFFD a bad byte
+
+
+def mysql_latin1(raw):
+    """`raw` read as MySQL's latin1: cp1252, with the five bytes cp1252
+    leaves undefined (0x81 0x8D 0x8F 0x90 0x9D) as U+0081 ... U+009D."""
+    return "".join(chr(b) if b in (0x81, 0x8D, 0x8F, 0x90, 0x9D)
+                   else bytes([b]).decode("cp1252") for b in raw)
+
+
+def sent_text(raw, max_bytes=65536, charset="auto"):
+    """The text the plugin sends for the argument bytes `raw` (udf/text.h):
+    valid UTF-8 as it is, anything else as latin1 (charset auto), cut to
+    max_bytes on a character boundary. Text with NUL bytes: None."""
+    if isinstance(raw, str):
+        raw = raw.encode()
+    if b"\0" in raw:
+        return None
+    if charset == "auto":
+        try:
+            raw.decode("utf-8")
+            charset = "utf8mb4"
+        except UnicodeDecodeError:
+            charset = "latin1"
+    if charset == "latin1":
+        out = mysql_latin1(raw[:max_bytes]).encode()
+    else:
+        cut = len(raw)
+        if cut > max_bytes:
+            cut = max_bytes
+            for back in range(4):
+                if back <= max_bytes and raw[max_bytes - back] & 0xC0 != 0x80:
+                    cut = max_bytes - back
+                    break
+        out = raw[:cut].decode("utf-8", "ce_replace").encode()
+    if len(out) > max_bytes:
+        cut = max_bytes
+        while out[cut] & 0xC0 == 0x80:
+            cut -= 1
+        out = out[:cut]
+    return out.decode()
 
 
 def vector_bytes(text, dims=768):

@@ -4,6 +4,7 @@ NULL and blank text, huge text, wrong arguments, keep-alive."""
 
 import hashlib
 import os
+import struct
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -43,6 +44,26 @@ class CoreTest(ServerTestCase):
         self.assertTrue(1190 <= rds().ttl(PREFIX + "ttl:null") <= 1200)
         self.embed_sql("ttl:str", "text", "33")
         self.assertTrue(25 <= rds().ttl(PREFIX + "ttl:str") <= 33)
+
+    def test_huge_ttl_is_clamped_to_ten_years(self):
+        # 1e30 s overflowed ttl * 1000; Redis refused the EX and nothing was cached
+        v = scalar("SELECT cached_embed('ttl:huge', 'text', 1e30)")
+        self.assertEqual(v, vector_bytes("text"))
+        ttl = rds().ttl(PREFIX + "ttl:huge")
+        self.assertTrue(315360000 - 60 <= ttl <= 315360000, ttl)
+        self.assertEqual(scalar("SELECT cached_embed('ttl:huge', 'text', 1e30)"), v)
+        self.assertEqual(Embed.requests(), 1)
+
+    def test_entries_of_the_first_key_layout_are_not_read(self):
+        # first layout: <prefix><model>:<key>; "v2:" now follows the prefix
+        old_key = "cached_embed:" + PREFIX[len("cached_embed:v2:"):] + "layout"
+        text = "layout text"
+        planted = (b"CEV1" + struct.pack("<I", 768) + hashlib.sha256(text.encode()).digest()
+                   + struct.pack("<768f", *([0.5] + [0.0] * 767)))
+        rds().set(old_key, planted)
+        self.assertEqual(self.embed_sql("layout", text), vector_bytes(text))
+        self.assertEqual(Embed.requests(), 1)
+        self.assertTrue(rds().exists(PREFIX + "layout"))
 
     def test_changed_text_is_embedded_again_and_replaces_the_entry(self):
         a = self.embed_sql("doc", "first version")
@@ -121,15 +142,6 @@ class CoreTest(ServerTestCase):
             r = mariadb_cli(os.path.join(ROOT, "sql", name))
             self.assertEqual(r.returncode, 0, r.stderr)
         self.assertEqual(len(self.embed_sql("k", "after reinstall")), 3072)
-
-    def test_non_utf8_bytes_are_replaced_but_the_entry_keeps_the_original(self):
-        raw = b"caf\xe9 au lait"  # latin1 bytes, invalid as UTF-8
-        v = scalar("SELECT cached_embed('latin', CAST(%s AS BINARY))", (raw,))
-        self.assertEqual(v, vector_bytes("caf\ufffd au lait"))
-        # the same bytes hit; a different byte string does not
-        scalar("SELECT cached_embed('latin', CAST(%s AS BINARY))", (raw,))
-        self.assertEqual(Embed.requests(), 1)
-
 
 if __name__ == "__main__":
     main()

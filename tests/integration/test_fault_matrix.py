@@ -17,7 +17,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from support import (PREFIX, S, Embed, ServerTestCase, db, main, query,  # noqa: E402
-                     rds, restore_config, scalar, set_config, vector_bytes)
+                     rds, restore_config, scalar, sent_text, set_config, vector_bytes)
 
 import pymysql  # noqa: E402
 
@@ -32,14 +32,16 @@ def fill(name, texts, binary=False):
     conn.close()
 
 
-def check_redis_entry(test, key, text_bytes, expected):
-    """A value left in Redis must be a valid entry for exactly this text."""
+def check_redis_entry(test, key, text_bytes, expected, max_text=65536):
+    """A value left in Redis must be a valid entry for exactly this text (as
+    sent: decoded, repaired and cut)."""
     val = rds().get(key)
     if val is None:
         return 0
     test.assertEqual(val[:4], b"CEV1", key)
     dims = struct.unpack("<I", val[4:8])[0]
-    test.assertEqual(val[8:40], hashlib.sha256(text_bytes).digest(), key)
+    sent = sent_text(text_bytes, max_text).encode()
+    test.assertEqual(val[8:40], hashlib.sha256(sent).digest(), key)
     test.assertEqual(len(val), 40 + 4 * dims, key)
     test.assertEqual(val[40:], expected, "wrong vector cached under " + key)
     return 1
@@ -55,7 +57,7 @@ class FaultMatrixTest(ServerTestCase):
         self.addCleanup(restore_config)
 
     def run_scenario(self, name, texts, expected=None, binary=False, during=None,
-                     before=None, sql=None):
+                     before=None, sql=None, max_text=65536):
         """Embeds every text of a fresh table in one statement; returns the
         vectors. `expected[i]` is the right vector for texts[i] (default:
         vector_bytes(text))."""
@@ -85,7 +87,8 @@ class FaultMatrixTest(ServerTestCase):
         cached = 0
         for i, t in enumerate(texts):
             raw = t if isinstance(t, bytes) else t.encode()
-            cached += check_redis_entry(self, PREFIX + prefix + str(i), raw, expected[i])
+            cached += check_redis_entry(self, PREFIX + prefix + str(i), raw, expected[i],
+                                        max_text)
         sys.stderr.write("\nfault %-22s rows=%d null=%d wrong=%d cached_ok=%d time=%.2fs\n"
                          % (name, len(texts), nulls, wrong, cached, elapsed))
         self.assertEqual(wrong, 0, name)
@@ -205,17 +208,19 @@ class FaultMatrixTest(ServerTestCase):
         word = "x" * 999 + " "
         big = word * 2048  # 2 MiB, 2,048 tokens
         texts = [big, "small after big"]
-        # default max_text_bytes (64 KiB): sent cut, cached under the full text
+        # default max_text_bytes (64 KiB): sent cut, cached under the text sent
         vecs = self.run_scenario("big_cut", texts,
                                  expected=[vector_bytes(big[:65536]), vector_bytes(texts[1])])
         self.assertNotIn(None, vecs)
         set_config(circuit_failures=0, max_text_bytes=4 * 1024 * 1024)
-        vecs = self.run_scenario("big_whole", texts)
+        vecs = self.run_scenario("big_whole", texts, max_text=4 * 1024 * 1024)
         self.assertNotIn(None, vecs)
 
     def test_non_utf8_bytes(self):
+        # charset auto: not UTF-8, so read as latin1 ("café ÿþ beer Ã end")
         texts = [b"caf\xe9 \xff\xfe beer \xc3 end", b"plain ascii", b"\x80\x80 ipa"]
-        expected = [vector_bytes(t.decode("utf-8", "replace")) for t in texts]
+        expected = [vector_bytes(sent_text(t)) for t in texts]
+        self.assertEqual(sent_text(texts[0]), "caf\u00e9 \u00ff\u00fe beer \u00c3 end")
         vecs = self.run_scenario("non_utf8", texts, expected=expected, binary=True)
         self.assertNotIn(None, vecs)
 

@@ -134,6 +134,15 @@ class SecurityTest(ServerTestCase):
         self.assertNotIn("Zebra-Quartz-7741", errlog())
         self.assertNotIn(S["CE_API_KEY"], errlog())
 
+    def test_a_key_echoed_by_the_provider_is_redacted(self):
+        # a gateway that echoes the Authorization header in its error body
+        Embed.faults({"status": 401, "echo_auth": True, "message": "rejected"})
+        self.assertIsNone(self.embed_sql("sec:echo", "text"))
+        log = self.log.new()
+        self.assertIn("provider answered 401: rejected (Authorization: Bearer [redacted])", log)
+        self.assertNotIn(S["CE_API_KEY"], log)
+        self.assertNotIn(S["CE_API_KEY"][:12], log)
+
 
 if __name__ == "__main__":
     main()

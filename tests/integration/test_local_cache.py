@@ -56,6 +56,23 @@ class LocalCacheTest(ServerTestCase):
         self.assertEqual(self.embed_sql("lc:4", "from redis"), vector_bytes("from redis"))
         self.assertEqual(Embed.requests(), 2)
 
+    def test_copy_of_an_entry_without_expiry_is_checked_again(self):
+        # a local copy of an entry with no TTL used to live for ever, so a DEL
+        # (or FLUSHDB, or a re-embed elsewhere) never reached it
+        set_config(local_cache_mb=32, local_cache_max_age=1)
+        try:
+            self.embed_sql("lc:6", "no expiry", 0)
+            self.assertEqual(rds().ttl(PREFIX + "lc:6"), -1)
+            rds().delete(PREFIX + "lc:6")
+            self.embed_sql("lc:6", "no expiry", 0)  # the local copy
+            self.assertEqual(Embed.requests(), 1)
+            time.sleep(1.5)
+            self.assertEqual(self.embed_sql("lc:6", "no expiry", 0), vector_bytes("no expiry"))
+            self.assertEqual(Embed.requests(), 2)  # Redis asked again: gone
+            self.assertTrue(rds().exists(PREFIX + "lc:6"))
+        finally:
+            set_config(local_cache_mb=32)
+
     def test_no_expiry_with_ttl_zero(self):
         self.embed_sql("lc:5", "forever", 0)
         rds().delete(PREFIX + "lc:5")

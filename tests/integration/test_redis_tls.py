@@ -110,22 +110,39 @@ class TlsRedisTest(ServerTestCase):
         self.failing("nocert", r"redis connection to 127\.0\.0\.1:\d+ failed",
                      redis_tls_cert_file="", redis_tls_key_file="")
 
-    def test_unreadable_password_file_turns_the_cache_off(self):
-        line = self.failing(
-            "nopwfile", r"cannot read redis_password_file .*: No such file.*"
-                        r"the Redis cache is off until this is fixed",
-            redis="rediss://cached_embed@127.0.0.1:%d" % self.redis.port,
-            redis_password_file="/nonexistent/redis.password")
-        self.assertNotIn("6379", line)
+    def disabled(self, tag, pattern, **kw):
+        """A routing setting that cannot be used when the settings load:
+        the cache path is off, rows NULL, no provider call, one log line —
+        never another Redis host."""
+        self.use(**kw)
+        for i in range(3):
+            self.assertIsNone(self.embed_sql("%s:%d" % (tag, i), "text %d" % i))
+        self.assertEqual(Embed.requests(), 0)
+        log = self.log.new()
+        self.assertRegex(log, pattern)
+        self.assertNotIn("127.0.0.1:6379", log)
 
-    def test_unreadable_ca_file_turns_the_cache_off(self):
-        self.failing("noca", r"cannot read redis_tls_ca_file /nonexistent/ca.crt",
-                     redis_tls_ca_file="/nonexistent/ca.crt")
+    def test_unreadable_password_file_disables_the_cache(self):
+        self.disabled("nopwfile", r"cache disabled.*cannot read '/nonexistent/redis.password'",
+                      redis="rediss://cached_embed@127.0.0.1:%d" % self.redis.port,
+                      redis_password_file="/nonexistent/redis.password")
+
+    def test_unreadable_ca_file_disables_the_cache(self):
+        self.disabled("noca", r"cache disabled.*cannot read '/nonexistent/ca.crt'",
+                      redis_tls_ca_file="/nonexistent/ca.crt")
 
     def test_bad_redis_url_never_falls_back_to_another_host(self):
-        line = self.failing("badurl", r"redis: the redis setting is not usable: port must be 1\.\.65535; the Redis cache is off",
-                            redis="rediss://cached_embed:%s@127.0.0.1:99999" % PASSWORD)
-        self.assertNotIn("127.0.0.1:6379", line)
+        self.disabled("badurl", r"cache disabled.*bad redis url: port must be 1\.\.65535",
+                      redis="rediss://cached_embed:%s@127.0.0.1:99999" % PASSWORD)
+
+    def test_unusable_password_file_content(self):
+        """Readable, so the settings load; empty, so Redis cannot be used:
+        rows from the provider, one log line."""
+        pw_file = os.path.join(self.redis.dir, "empty.password")
+        open(pw_file, "w").close()
+        self.failing("emptypw", r"redis: redis_password_file .*: expected one line",
+                     redis="rediss://cached_embed@127.0.0.1:%d" % self.redis.port,
+                     redis_password_file=pw_file)
 
 
 if __name__ == "__main__":

@@ -57,6 +57,28 @@ class WarmTest(ServerTestCase):
                 self.assertIsNotNone(v, "row %d not cached" % i)
                 self.assertEqual(decode_entry(v), vector_bytes(t), "row %d" % i)
 
+    def test_groups_cut_off_by_having_are_still_warmed(self):
+        # clear() used to drop the rows queued for a group whose result the
+        # server never asked for (HAVING false, LIMIT): they were not warmed
+        texts = ["having text number %d" % i for i in range(10)]
+        make_table(texts, "hv")
+        rows = query("SELECT cached_embed_warm(CONCAT('h:', id), body) AS c "
+                     "FROM t.hv HAVING COUNT(*) > 100")
+        self.assertEqual(rows, ())
+        self.assert_cached(texts, prefix="h:")
+        rows = query("SELECT grp, cached_embed_warm(CONCAT('g:', id), body) "
+                     "FROM t.hv GROUP BY grp HAVING MAX(id) > 100")
+        self.assertEqual(rows, ())
+        self.assert_cached(texts, prefix="g:")
+        rows = query("SELECT grp, cached_embed_warm(CONCAT('s:', id), body) "
+                     "FROM t.hv GROUP BY grp HAVING MAX(id) = 8")
+        self.assertEqual(rows, ((2, 3),))
+        self.assert_cached(texts, prefix="s:")
+        # each group still counts its own rows
+        rows = query("SELECT grp, cached_embed_warm(CONCAT('c:', id), body) "
+                     "FROM t.hv GROUP BY grp ORDER BY grp")
+        self.assertEqual(rows, ((0, 4), (1, 3), (2, 3)))
+
     def test_requests_are_batched(self):
         texts = ["warm text number %d" % i for i in range(650)]
         make_table(texts)

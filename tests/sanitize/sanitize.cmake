@@ -15,7 +15,7 @@ foreach(kind asan tsan)
   target_compile_options(cached_embed_${kind} PRIVATE ${CE_WARNINGS}
     ${_san_${kind}} -g -O1 -fno-omit-frame-pointer)
   target_link_options(cached_embed_${kind} PRIVATE ${_san_${kind}})
-  target_link_libraries(cached_embed_${kind} PRIVATE ${CE_CORE_LIBS})
+  target_link_libraries(cached_embed_${kind} PRIVATE ${CE_CORE_LIBS} ${CMAKE_DL_LIBS})
 
   add_executable(driver_${kind} ${CMAKE_CURRENT_SOURCE_DIR}/sanitize/driver.c)
   target_include_directories(driver_${kind} PRIVATE

@@ -155,7 +155,7 @@ static void test_requests_per_minute(void) {
     CHECK(admit(&c, err) == 0);
   CHECK(admit(&c, err) == -1);
   /* wait mode: sleeps until the window turns over, within timeout_ms */
-  strcpy(c.cost_guard_mode, "wait");
+  c.cost_guard_mode = CE_COST_GUARD_WAIT;
   c.timeout_ms = 120000;
   slept_total = 0;
   long long t0 = fake_now;

@@ -30,7 +30,7 @@ static int get_vec(const char *key, const char *text, uint32_t want, float *out)
 
 static void test_basics(void) {
   float got[2];
-  ce_local_configure(1 << 20);
+  ce_local_configure(1 << 20, 60000);
   put_vec("k1", "text one", 1.5f, 4, 0);
   CHECK(get_vec("k1", "text one", 0, got) == 0 && got[0] == 1.5f && got[1] == 4);
   CHECK(get_vec("k1", "text one", 4, got) == 0);
@@ -49,7 +49,23 @@ static void test_basics(void) {
   usleep(80 * 1000);
   CHECK(get_vec("short", "t", 0, got) == -1); /* expired */
 
-  ce_local_configure(0); /* disabled: everything freed, nothing stored */
+  /* no entry outlives the maximum age: neither one with no expiry of its
+   * own nor a copy of a Redis entry without a TTL */
+  ce_local_configure(1 << 20, 50);
+  put_vec("forever", "t", 1, 4, 0);
+  uint8_t h[32], vec[16] = {0};
+  ce_sha256("t", 1, h);
+  ce_local_put_from_redis("no-ttl", 6, h, vec, 4, -1);
+  ce_local_put_from_redis("long-ttl", 8, h, vec, 4, 3600 * 1000);
+  CHECK(get_vec("forever", "t", 0, got) == 0 && get_vec("no-ttl", "t", 0, got) == 0 &&
+        get_vec("long-ttl", "t", 0, got) == 0);
+  usleep(80 * 1000);
+  CHECK(get_vec("forever", "t", 0, got) == -1);
+  CHECK(get_vec("no-ttl", "t", 0, got) == -1);
+  CHECK(get_vec("long-ttl", "t", 0, got) == -1);
+  ce_local_configure(1 << 20, 60000);
+
+  ce_local_configure(0, 60000); /* disabled: everything freed, nothing stored */
   ce_local_usage(&bytes, &entries);
   CHECK(entries == 0 && bytes == 0);
   put_vec("k3", "x", 1, 4, 0);
@@ -59,7 +75,7 @@ static void test_basics(void) {
 static void test_budget(void) {
   size_t bytes, entries;
   char key[32];
-  ce_local_configure(64 * 16 * 1024); /* 16 KiB a shard */
+  ce_local_configure(64 * 16 * 1024, 60000); /* 16 KiB a shard */
   for (int i = 0; i < 20000; i++) {
     snprintf(key, sizeof key, "key:%d", i);
     put_vec(key, key, (float)i, 16, 0);
@@ -92,7 +108,7 @@ static void *hammer(void *arg) {
 static void test_threads(void) {
   pthread_t t[8];
   long wrong = 0;
-  ce_local_configure(256 * 1024);
+  ce_local_configure(256 * 1024, 60000);
   for (long i = 0; i < 8; i++)
     pthread_create(&t[i], NULL, hammer, (void *)i);
   for (int i = 0; i < 8; i++) {

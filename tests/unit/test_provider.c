@@ -109,7 +109,7 @@ static void test_errors(void) {
       {"<html>502 Bad Gateway</html>", "no readable message in a 28-byte body"},
   };
   for (size_t i = 0; i < sizeof bodies / sizeof bodies[0]; i++) {
-    ce_provider_error_message(bodies[i][0], strlen(bodies[i][0]), msg, sizeof msg);
+    ce_provider_error_message(bodies[i][0], strlen(bodies[i][0]), NULL, msg, sizeof msg);
     CHECK_STR(msg, bodies[i][1]);
   }
   CHECK(ce_provider_retryable(429) && ce_provider_retryable(500) &&
@@ -118,6 +118,38 @@ static void test_errors(void) {
         !ce_provider_retryable(402) && !ce_provider_retryable(403) &&
         !ce_provider_retryable(404) && !ce_provider_retryable(413) &&
         !ce_provider_retryable(422));
+}
+
+/* A key a gateway echoes never reaches the log, whole or in part. */
+static void test_error_redaction(void) {
+  const char *key = "sk-proj-Secret/Key+0123456789abcdef";
+  char msg[200], small[24];
+  const char *bodies[][2] = {
+      {"{\"detail\":\"bad key sk-proj-Secret/Key+0123456789abcdef\"}", "bad key [redacted]"},
+      {"{\"error\":{\"message\":\"got Authorization: Bearer sk-proj-Secret/Key+0123456789abcdef.\"}}",
+       "got Authorization: Bearer [redacted]"},
+      {"{\"detail\":\"(Authorization: bearer\\tother-token_1~x=)\"}",
+       "(Authorization: bearer [redacted])"},
+      {"{\"message\":\"twice: sk-proj-Secret/Key+0123456789abcdef and sk-proj-Secret/Key+0123456789abcdef\"}",
+       "twice: [redacted] and [redacted]"},
+      {"{\"detail\":\"a bearer of bad news\"}", "a bearer [redacted] bad news"},
+      {"{\"detail\":\"nothing secret\"}", "nothing secret"},
+  };
+  for (size_t i = 0; i < sizeof bodies / sizeof bodies[0]; i++) {
+    ce_provider_error_message(bodies[i][0], strlen(bodies[i][0]), key, msg, sizeof msg);
+    CHECK_STR(msg, bodies[i][1]);
+  }
+  /* a message cut to fit keeps no prefix of the key */
+  const char *cut = "{\"detail\":\"prefix sk-proj-Secret/Key+0123456789abcdef\"}";
+  ce_provider_error_message(cut, strlen(cut), key, small, sizeof small);
+  CHECK_STR(small, "prefix [redacted]");
+  const char *cut2 = "{\"detail\":\"a longer prefix here sk-proj-Secret/Key+0123456789abcdef\"}";
+  ce_provider_error_message(cut2, strlen(cut2), key, small, sizeof small);
+  CHECK(strlen(small) == sizeof small - 1 && !strstr(small, "sk-"));
+  /* a key with characters outside a bearer token is still removed whole */
+  const char *odd = "{\"detail\":\"Bearer k!ey:with@odd#chars rest\"}";
+  ce_provider_error_message(odd, strlen(odd), "k!ey:with@odd#chars", msg, sizeof msg);
+  CHECK_STR(msg, "Bearer [redacted] rest");
 }
 
 static void test_retry_timing(void) {
@@ -176,6 +208,7 @@ static void test_request(void) {
 int main(void) {
   test_parse();
   test_errors();
+  test_error_redaction();
   test_retry_timing();
   test_request();
   return CHECK_DONE();
