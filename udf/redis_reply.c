@@ -2,8 +2,18 @@
  * the few answers the layer reads itself. No I/O. */
 #include "redis_private.h"
 
+#include <hiredis/hiredis.h> /* HIREDIS_MAJOR */
 #include <stdlib.h>
 #include <string.h>
+
+/* hiredis >= 1.0 (Ubuntu 24.04, EPEL 9) counts array elements in a size_t
+ * and parses RESP3 types too (doubles and booleans get their own
+ * callbacks); 0.14 (Debian 12) counts in an int. */
+#if HIREDIS_MAJOR >= 1
+typedef size_t elements_t;
+#else
+typedef int elements_t;
+#endif
 
 static ce_redis_reply *new_reply(const redisReadTask *task, int type) {
   ce_redis_reply *r = calloc(1, sizeof *r);
@@ -39,9 +49,9 @@ static void *create_string(const redisReadTask *task, char *str, size_t len) {
   return r;
 }
 
-static void *create_array(const redisReadTask *task, int elements) {
+static void *create_array(const redisReadTask *task, elements_t elements) {
   ce_redis_reply *r;
-  if (elements < 0 || elements > CE_REDIS_MAX_ELEMENTS)
+  if ((long long)elements < 0 || (long long)elements > CE_REDIS_MAX_ELEMENTS)
     return NULL; /* the reader reports it as an error */
   r = new_reply(task, CE_REPLY_ARRAY);
   if (!r)
@@ -70,6 +80,23 @@ static void *create_nil(const redisReadTask *task) {
   return new_reply(task, CE_REPLY_NIL);
 }
 
+#if HIREDIS_MAJOR >= 1
+/* RESP3 only: a RESP2 server never sends these; kept as text / integer so
+ * that whatever arrives is an object of ours. */
+static void *create_double(const redisReadTask *task, double value, char *str,
+                           size_t len) {
+  (void)value;
+  ce_redis_reply *r = create_string(task, str, len);
+  if (r)
+    r->type = CE_REPLY_STATUS;
+  return r;
+}
+
+static void *create_bool(const redisReadTask *task, int value) {
+  return create_integer(task, value != 0);
+}
+#endif
+
 void ce_reply_free(ce_redis_reply *r) {
   if (!r)
     return;
@@ -83,7 +110,15 @@ void ce_reply_free(ce_redis_reply *r) {
 static void free_object(void *r) { ce_reply_free(r); }
 
 static redisReplyObjectFunctions reply_fns = {
-    create_string, create_array, create_integer, create_nil, free_object};
+    .createString = create_string,
+    .createArray = create_array,
+    .createInteger = create_integer,
+#if HIREDIS_MAJOR >= 1
+    .createDouble = create_double,
+    .createBool = create_bool,
+#endif
+    .createNil = create_nil,
+    .freeObject = free_object};
 
 redisReader *ce_reply_reader_new(void) {
   return redisReaderCreateWithFunctions(&reply_fns);
