@@ -103,8 +103,7 @@ int ce_cache_mget(const ce_config *cfg, const char *const *keys,
 
 size_t ce_cache_mset(const ce_config *cfg, const char *const *keys,
                      const size_t *key_lens, const uint8_t *const *vals,
-                     const size_t *val_lens, size_t n, long ttl,
-                     uint8_t *ok) {
+                     const size_t *val_lens, size_t n, long ttl, uint8_t *ok) {
   ce_redis_cmd *c = malloc(CE_CACHE_PIPELINE * sizeof *c);
   char ttl_buf[24];
   size_t stored = 0;

@@ -40,8 +40,7 @@ int ce_cache_mget(const ce_config *cfg, const char *const *keys,
  * stored value. Returns how many were stored. */
 size_t ce_cache_mset(const ce_config *cfg, const char *const *keys,
                      const size_t *key_lens, const uint8_t *const *vals,
-                     const size_t *val_lens, size_t n, long ttl,
-                     uint8_t *ok);
+                     const size_t *val_lens, size_t n, long ttl, uint8_t *ok);
 
 /* SET with EX ttl (no expiry when ttl == 0); 0 or -1. */
 int ce_cache_set(const ce_config *cfg, const char *key, size_t key_len,

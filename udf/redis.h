@@ -36,10 +36,10 @@ enum {
 
 typedef struct ce_redis_reply {
   int type;
-  long long integer;              /* INTEGER */
-  size_t len;                     /* STRING, STATUS, ERROR */
-  char *str;                      /* NUL-terminated as well */
-  size_t elements;                /* ARRAY */
+  long long integer; /* INTEGER */
+  size_t len;        /* STRING, STATUS, ERROR */
+  char *str;         /* NUL-terminated as well */
+  size_t elements;   /* ARRAY */
   struct ce_redis_reply **element;
 } ce_redis_reply;
 

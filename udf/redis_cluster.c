@@ -60,8 +60,9 @@ static int load_from(ce_rtopo *t, int i, uint16_t *slots) {
   if (n <= 0 || f.bad)
     ce_log_limited(&rl, "cluster slots", "redis cluster: node %s:%d %s",
                    asked.host, asked.port,
-                   c->rep[0]->type == CE_REPLY_ERROR ? c->rep[0]->str
-                                                     : "sent no usable slot map");
+                   c->rep[0]->type == CE_REPLY_ERROR
+                       ? c->rep[0]->str
+                       : "sent no usable slot map");
   ce_node_put(t, c);
   return n > 0 && !f.bad ? 0 : -1;
 }
@@ -90,7 +91,8 @@ static void reload(ce_rtopo *t) {
 void ce_cluster_refresh(ce_rtopo *t, int force) {
   pthread_mutex_lock(&t->mu);
   int due = force ? !t->map_ok : t->map_stale;
-  due = due && ce_mono_ms() - t->map_ms >= (force && !t->map_ok ? 0 : REFRESH_MS);
+  due =
+      due && ce_mono_ms() - t->map_ms >= (force && !t->map_ok ? 0 : REFRESH_MS);
   pthread_mutex_unlock(&t->mu);
   if (!due)
     return;

@@ -42,7 +42,8 @@ int ce_fd_wait(int fd, short events, long long deadline_ms) {
 
 static int connect_fd(int family, const struct sockaddr *sa, socklen_t len,
                       long long deadline, char *err, size_t errlen) {
-  int fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0), so = 0;
+  int fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0),
+      so = 0;
   socklen_t so_len = sizeof so;
   if (fd < 0) {
     snprintf(err, errlen, "socket: %s", strerror(errno));
@@ -58,7 +59,8 @@ static int connect_fd(int family, const struct sockaddr *sa, socklen_t len,
   int w = ce_fd_wait(fd, POLLOUT, deadline);
   if (w == 1 && getsockopt(fd, SOL_SOCKET, SO_ERROR, &so, &so_len) == 0 && !so)
     return fd;
-  snprintf(err, errlen, "%s", w == 0 ? "connect timed out" : strerror(so ? so : errno));
+  snprintf(err, errlen, "%s",
+           w == 0 ? "connect timed out" : strerror(so ? so : errno));
   close(fd);
   return -1;
 }
@@ -118,7 +120,8 @@ ce_rconn *ce_rconn_dial(const ce_rdial *d, char *err, size_t errlen) {
   c->fd = fd;
   c->node = -1;
   if (d->tls && !d->path) {
-    const char *name = d->tls_name && d->tls_name[0] ? d->tls_name : d->addr->host;
+    const char *name =
+        d->tls_name && d->tls_name[0] ? d->tls_name : d->addr->host;
     c->ssl = ce_tls_connect(d->tls, fd, name, deadline, err, errlen);
     if (!c->ssl) {
       ce_rconn_close(c);
@@ -265,8 +268,9 @@ static ssize_t read_some(ce_rconn *c, char *buf, size_t cap) {
     int e = SSL_get_error(c->ssl, n);
     if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
       return 0;
-    fail(c, CE_RERR_IO, e == SSL_ERROR_ZERO_RETURN ? "connection closed by redis"
-                                                  : "tls read failed");
+    fail(c, CE_RERR_IO,
+         e == SSL_ERROR_ZERO_RETURN ? "connection closed by redis"
+                                    : "tls read failed");
     return -1;
   }
   for (;;) {
@@ -277,7 +281,8 @@ static ssize_t read_some(ce_rconn *c, char *buf, size_t cap) {
       continue;
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
       return 0;
-    fail(c, CE_RERR_IO, n == 0 ? "connection closed by redis" : strerror(errno));
+    fail(c, CE_RERR_IO,
+         n == 0 ? "connection closed by redis" : strerror(errno));
     return -1;
   }
 }
@@ -359,8 +364,8 @@ static void add_str(const char **argv, size_t *lens, int *argc, const char *s) {
 }
 
 int ce_rconn_setup(ce_rconn *c, const char *user, const char *password,
-                   int has_password, int db, int want_master,
-                   long timeout_ms, char *err, size_t errlen) {
+                   int has_password, int db, int want_master, long timeout_ms,
+                   char *err, size_t errlen) {
   const char *argv[3];
   size_t lens[3];
   char dbs[16];
@@ -398,11 +403,14 @@ int ce_rconn_setup(ce_rconn *c, const char *user, const char *password,
   }
   for (size_t i = 0; i < c->got && !rc; i++) {
     const ce_redis_reply *r = c->rep[i];
-    const char *what = (int)i < n_auth ? "AUTH" : db && (int)i == n_auth ? "SELECT" : "ROLE";
+    const char *what = (int)i < n_auth          ? "AUTH"
+                       : db && (int)i == n_auth ? "SELECT"
+                                                : "ROLE";
     if (r->type == CE_REPLY_ERROR)
       snprintf(err, errlen, "%s refused: %.100s", what, r->str), rc = -1;
     else if (!strcmp(what, "ROLE") && !ce_reply_role_is_master(r))
-      snprintf(err, errlen, "not a master (ROLE): fail-over under way"), rc = -1;
+      snprintf(err, errlen, "not a master (ROLE): fail-over under way"),
+          rc = -1;
   }
   ce_rconn_reset(c);
   if (rc)

@@ -59,9 +59,10 @@ static int route(run *r, size_t i) {
   case CE_REDIS_SENTINEL:
     return ce_sentinel_master(t);
   case CE_REDIS_CLUSTER:
-    return ce_cluster_node(t, r->cmds[i].key ? ce_redis_key_slot(r->cmds[i].key,
-                                                                  r->cmds[i].key_len)
-                                             : 0);
+    return ce_cluster_node(
+        t, r->cmds[i].key
+               ? ce_redis_key_slot(r->cmds[i].key, r->cmds[i].key_len)
+               : 0);
   default:
     return 0;
   }
@@ -146,7 +147,8 @@ static void answer(run *r, int node, size_t i, ce_redis_reply **slot) {
       ce_cluster_moved(r->t, s, target);
     return;
   }
-  if (ce_reply_error_is(rep, "READONLY") && r->t->url.mode == CE_REDIS_SENTINEL) {
+  if (ce_reply_error_is(rep, "READONLY") &&
+      r->t->url.mode == CE_REDIS_SENTINEL) {
     ce_sentinel_forget(r->t, node);
     return;
   }

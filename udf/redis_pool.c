@@ -41,7 +41,8 @@ static void keep_settings(ce_rtopo *t, const ce_config *cfg) {
 }
 
 static int same_settings(const ce_rtopo *t, const ce_config *cfg) {
-  return t->tls_on == cfg->redis_tls && t->timeout_ms == cfg->redis_timeout_ms &&
+  return t->tls_on == cfg->redis_tls &&
+         t->timeout_ms == cfg->redis_timeout_ms &&
          !strcmp(t->redis, cfg->redis) &&
          !strcmp(t->ca_file, cfg->redis_tls_ca_file) &&
          !strcmp(t->cert_file, cfg->redis_tls_cert_file) &&
@@ -92,8 +93,10 @@ static int read_password_file(const char *path, char *out, size_t cap,
   while (n > 0 && (out[n - 1] == '\n' || out[n - 1] == '\r'))
     n--;
   if (n <= 0 || (size_t)n >= cap || memchr(out, '\0', (size_t)n)) {
-    snprintf(err, errlen, "redis_password_file %.200s: expected one line of "
-                          "1..%zu bytes", path, cap - 1);
+    snprintf(err, errlen,
+             "redis_password_file %.200s: expected one line of "
+             "1..%zu bytes",
+             path, cap - 1);
     return -1;
   }
   out[n] = '\0';
@@ -221,7 +224,7 @@ static int free_slot(void) {
 }
 
 ce_rtopo *ce_topo_acquire(const ce_config *cfg) {
-  char why[sizeof ((ce_rtopo *)0)->why] = "";
+  char why[sizeof((ce_rtopo *)0)->why] = "";
   long long now = ce_mono_ms();
   int slot = -1;
   pthread_mutex_lock(&reg_mu);
@@ -292,8 +295,8 @@ int ce_topo_node(ce_rtopo *t, const ce_redis_host *h) {
 
 /* ---- connections ---- */
 
-ce_rconn *ce_topo_dial(ce_rtopo *t, const ce_redis_host *h, int auth,
-                       char *err, size_t errlen) {
+ce_rconn *ce_topo_dial(ce_rtopo *t, const ce_redis_host *h, int auth, char *err,
+                       size_t errlen) {
   ce_rdial d = {h, t->url.is_unix ? t->url.path : NULL, t->tls, t->tls_name,
                 t->timeout_ms};
   ce_rconn *c = ce_rconn_dial(&d, err, errlen);
@@ -352,10 +355,9 @@ static ce_rconn *dial_node(ce_rtopo *t, int i) {
   char err[200];
   int want_master = t->url.mode == CE_REDIS_SENTINEL;
   ce_rconn *c = ce_topo_dial(t, &t->nodes[i]->addr, 0, err, sizeof err);
-  if (c &&
-      ce_rconn_setup(c, t->url.user, t->password, t->has_password,
-                     t->url.mode == CE_REDIS_CLUSTER ? 0 : t->url.db,
-                     want_master, t->timeout_ms, err, sizeof err)) {
+  if (c && ce_rconn_setup(c, t->url.user, t->password, t->has_password,
+                          t->url.mode == CE_REDIS_CLUSTER ? 0 : t->url.db,
+                          want_master, t->timeout_ms, err, sizeof err)) {
     ce_rconn_close(c);
     c = NULL;
   }

@@ -109,8 +109,8 @@ typedef struct ce_rconn {
 typedef struct ce_rdial {
   const ce_redis_host *addr; /* or `path` for a unix socket */
   const char *path;
-  SSL_CTX *tls;            /* NULL: plain */
-  const char *tls_name;    /* the name the certificate must carry */
+  SSL_CTX *tls;         /* NULL: plain */
+  const char *tls_name; /* the name the certificate must carry */
   long timeout_ms;
 } ce_rdial;
 
@@ -128,8 +128,8 @@ void ce_rconn_reset(ce_rconn *c);
 /* AUTH (user + password), SELECT db, and ROLE when `want_master`; 0, or -1
  * with a message (the server's, never the password). */
 int ce_rconn_setup(ce_rconn *c, const char *user, const char *password,
-                   int has_password, int db, int want_master,
-                   long timeout_ms, char *err, size_t errlen);
+                   int has_password, int db, int want_master, long timeout_ms,
+                   char *err, size_t errlen);
 
 /* ---- topologies, nodes, pools (redis_pool.c) ---- */
 
@@ -146,12 +146,12 @@ typedef struct ce_rnode {
 
 typedef struct ce_rtopo {
   /* the settings it was built from (the URL may hold the password) */
-  char redis[sizeof ((ce_config *)0)->redis];
-  char ca_file[sizeof ((ce_config *)0)->redis_tls_ca_file];
-  char cert_file[sizeof ((ce_config *)0)->redis_tls_cert_file];
-  char key_file[sizeof ((ce_config *)0)->redis_tls_key_file];
-  char server_name[sizeof ((ce_config *)0)->redis_tls_server_name];
-  char password_file[sizeof ((ce_config *)0)->redis_password_file];
+  char redis[sizeof((ce_config *)0)->redis];
+  char ca_file[sizeof((ce_config *)0)->redis_tls_ca_file];
+  char cert_file[sizeof((ce_config *)0)->redis_tls_cert_file];
+  char key_file[sizeof((ce_config *)0)->redis_tls_key_file];
+  char server_name[sizeof((ce_config *)0)->redis_tls_server_name];
+  char password_file[sizeof((ce_config *)0)->redis_password_file];
   long tls_on;
   int registered; /* in the registry (else freed by its last release) */
   int refs;
@@ -162,8 +162,8 @@ typedef struct ce_rtopo {
   SSL_CTX *tls;
   char tls_name[256]; /* redis_tls_server_name, or empty: each host's */
   long timeout_ms;
-  int disabled;        /* the settings cannot work: skipped, re-checked */
-  long long retry_ms;  /* when a disabled topology is rebuilt */
+  int disabled;       /* the settings cannot work: skipped, re-checked */
+  long long retry_ms; /* when a disabled topology is rebuilt */
   char why[320];
   long long files_checked_ms;
   uint64_t files_stamp; /* password/TLS files: re-read when they change */
@@ -173,7 +173,7 @@ typedef struct ce_rtopo {
   uint16_t *slots; /* cluster: node of each slot, 0xffff unknown */
   int map_ok, map_stale;
   long long map_ms;
-  int master; /* sentinel: node index, -1 unknown */
+  int master;                 /* sentinel: node index, -1 unknown */
   pthread_mutex_t refresh_mu; /* one refresh / discovery at a time */
 } ce_rtopo;
 
@@ -200,8 +200,8 @@ int ce_node_failed(ce_rtopo *t, ce_rconn *c);
 int ce_node_is_down(ce_rtopo *t, int i);
 /* Dials a node for a one-off question (sentinel, CLUSTER SLOTS): AUTH as
  * for the data nodes when `auth`. */
-ce_rconn *ce_topo_dial(ce_rtopo *t, const ce_redis_host *h, int auth,
-                       char *err, size_t errlen);
+ce_rconn *ce_topo_dial(ce_rtopo *t, const ce_redis_host *h, int auth, char *err,
+                       size_t errlen);
 /* Frees every topology (unload). */
 void ce_topo_shutdown(void);
 

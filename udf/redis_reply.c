@@ -109,16 +109,15 @@ void ce_reply_free(ce_redis_reply *r) {
 
 static void free_object(void *r) { ce_reply_free(r); }
 
-static redisReplyObjectFunctions reply_fns = {
-    .createString = create_string,
-    .createArray = create_array,
-    .createInteger = create_integer,
+static redisReplyObjectFunctions reply_fns = {.createString = create_string,
+                                              .createArray = create_array,
+                                              .createInteger = create_integer,
 #if HIREDIS_MAJOR >= 1
-    .createDouble = create_double,
-    .createBool = create_bool,
+                                              .createDouble = create_double,
+                                              .createBool = create_bool,
 #endif
-    .createNil = create_nil,
-    .freeObject = free_object};
+                                              .createNil = create_nil,
+                                              .freeObject = free_object};
 
 redisReader *ce_reply_reader_new(void) {
   return redisReaderCreateWithFunctions(&reply_fns);
@@ -193,8 +192,7 @@ static int slot_node(const ce_redis_reply *n, ce_redis_host *h) {
       n->element[1]->type != CE_REPLY_INTEGER ||
       n->element[0]->len >= sizeof h->host ||
       memchr(n->element[0]->str, '\0', n->element[0]->len) ||
-      n->element[1]->integer < 1 ||
-      n->element[1]->integer > 65535)
+      n->element[1]->integer < 1 || n->element[1]->integer > 65535)
     return -1;
   memcpy(h->host, n->element[0]->str, n->element[0]->len + 1);
   if (!strcmp(h->host, "?"))
@@ -223,10 +221,10 @@ int ce_reply_slots(const ce_redis_reply *r,
 }
 
 int ce_reply_master_addr(const ce_redis_reply *r, ce_redis_host *out) {
-  if (!r || r->type != CE_REPLY_ARRAY || r->elements != 2 ||
-      !r->element[0] || r->element[0]->type != CE_REPLY_STRING ||
-      !r->element[1] || r->element[1]->type != CE_REPLY_STRING ||
-      !r->element[0]->len || r->element[0]->len >= sizeof out->host ||
+  if (!r || r->type != CE_REPLY_ARRAY || r->elements != 2 || !r->element[0] ||
+      r->element[0]->type != CE_REPLY_STRING || !r->element[1] ||
+      r->element[1]->type != CE_REPLY_STRING || !r->element[0]->len ||
+      r->element[0]->len >= sizeof out->host ||
       memchr(r->element[0]->str, '\0', r->element[0]->len))
     return -1;
   const char *p = r->element[1]->str;
@@ -239,7 +237,7 @@ int ce_reply_master_addr(const ce_redis_reply *r, ce_redis_host *out) {
 }
 
 int ce_reply_role_is_master(const ce_redis_reply *r) {
-  return r && r->type == CE_REPLY_ARRAY && r->elements >= 1 &&
-         r->element[0] && r->element[0]->type == CE_REPLY_STRING &&
+  return r && r->type == CE_REPLY_ARRAY && r->elements >= 1 && r->element[0] &&
+         r->element[0]->type == CE_REPLY_STRING &&
          !strcmp(r->element[0]->str, "master");
 }

@@ -48,7 +48,8 @@ static int ask_one(ce_rtopo *t, const ce_redis_host *sentinel,
     } else
       snprintf(err, errlen, "%s",
                r->type == CE_REPLY_NIL ? "master name unknown to the sentinel"
-               : r->type == CE_REPLY_ERROR ? r->str : "unexpected reply");
+               : r->type == CE_REPLY_ERROR ? r->str
+                                           : "unexpected reply");
     ce_rconn_reset(c);
   }
   ce_rconn_close(c);
@@ -62,12 +63,16 @@ static int discover(ce_rtopo *t) {
     if (ask_one(t, &t->url.hosts[i], &m, err, sizeof err) == 0) {
       int node = ce_topo_node(t, &m);
       if (node >= 0)
-        ce_log_limited(&rl, "sentinel master", "redis sentinel: master %s is "
-                       "at %s:%d", t->url.master, m.host, m.port);
+        ce_log_limited(&rl, "sentinel master",
+                       "redis sentinel: master %s is "
+                       "at %s:%d",
+                       t->url.master, m.host, m.port);
       return node;
     }
-  ce_log_limited(&rl, "sentinel down", "redis sentinel: no sentinel named "
-                 "master %s: %s", t->url.master, err);
+  ce_log_limited(&rl, "sentinel down",
+                 "redis sentinel: no sentinel named "
+                 "master %s: %s",
+                 t->url.master, err);
   return -1;
 }
 

@@ -20,7 +20,8 @@ int ce_redis_key_slot(const char *key, size_t len) {
     size_t rest = len - (size_t)(open - key) - 1;
     const char *close = memchr(open + 1, '}', rest);
     if (close && close > open + 1)
-      return ce_crc16(open + 1, (size_t)(close - open - 1)) & (CE_REDIS_SLOTS - 1);
+      return ce_crc16(open + 1, (size_t)(close - open - 1)) &
+             (CE_REDIS_SLOTS - 1);
   }
   return ce_crc16(key, len) & (CE_REDIS_SLOTS - 1);
 }

@@ -6,9 +6,9 @@
  * raise SIGPIPE in the server. */
 #include "redis_private.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
-#include <arpa/inet.h>
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
 #include <poll.h>
@@ -93,7 +93,8 @@ static int load_files(SSL_CTX *ctx, const ce_config *cfg, char *err,
   if (!crt[0] && !key[0])
     return 0;
   if (!crt[0] || !key[0]) {
-    snprintf(err, errlen, "redis_tls_cert_file and redis_tls_key_file go together");
+    snprintf(err, errlen,
+             "redis_tls_cert_file and redis_tls_key_file go together");
     return -1;
   }
   if (readable("redis_tls_cert_file", crt, err, errlen) ||
@@ -138,13 +139,15 @@ SSL_CTX *ce_tls_context(const ce_config *cfg, char *err, size_t errlen) {
 
 static int is_ip(const char *name) {
   unsigned char buf[sizeof(struct in6_addr)];
-  return inet_pton(AF_INET, name, buf) == 1 || inet_pton(AF_INET6, name, buf) == 1;
+  return inet_pton(AF_INET, name, buf) == 1 ||
+         inet_pton(AF_INET6, name, buf) == 1;
 }
 
 /* The name the certificate must carry, and SNI for host names. */
 static int set_name(SSL *ssl, const char *name) {
   if (is_ip(name))
-    return X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), name) == 1 ? 0 : -1;
+    return X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), name) == 1 ? 0
+                                                                         : -1;
   return SSL_set_tlsext_host_name(ssl, name) == 1 &&
                  SSL_set1_host(ssl, name) == 1
              ? 0
@@ -161,7 +164,8 @@ static void handshake_error(SSL *ssl, int rc, char *err, size_t errlen) {
     return;
   }
   if (SSL_get_error(ssl, rc) == SSL_ERROR_SYSCALL && !ERR_peek_error())
-    snprintf(why, sizeof why, "%s", errno ? strerror(errno) : "connection closed");
+    snprintf(why, sizeof why, "%s",
+             errno ? strerror(errno) : "connection closed");
   else
     ssl_reason(why, sizeof why);
   snprintf(err, errlen, "tls handshake failed: %s", why);

@@ -142,8 +142,8 @@ static int parse_userinfo(span in, ce_redis_url *u, char *err, size_t errlen) {
   const char *colon = find(in, ':');
   span user = {in.s, colon ? colon : in.e};
   if (decode(user, u->user, sizeof u->user) ||
-      (colon && decode((span){colon + 1, in.e}, u->password,
-                       sizeof u->password))) {
+      (colon &&
+       decode((span){colon + 1, in.e}, u->password, sizeof u->password))) {
     snprintf(err, errlen, "credentials are too long or badly encoded");
     return -1;
   }
@@ -178,7 +178,8 @@ static int parse_path(span in, ce_redis_url *u, char *err, size_t errlen) {
     const char *slash = in.s < in.e ? find((span){in.s + 1, in.e}, '/') : NULL;
     span name = {in.s < in.e ? in.s + 1 : in.e, slash ? slash : in.e};
     if (name.s == name.e || decode(name, u->master, sizeof u->master)) {
-      snprintf(err, errlen, "redis-sentinel:// needs /master_name after the hosts");
+      snprintf(err, errlen,
+               "redis-sentinel:// needs /master_name after the hosts");
       return -1;
     }
     in.s = slash ? slash : in.e;
@@ -214,8 +215,9 @@ int ce_redis_url_parse(const char *url, ce_redis_url *out, char *err,
   while (k < n && strncmp(url, SCHEMES[k].scheme, strlen(SCHEMES[k].scheme)))
     k++;
   if (k == n) {
-    snprintf(err, errlen, "expected redis://, rediss://, unix://, "
-                          "redis-sentinel:// or redis-cluster://");
+    snprintf(err, errlen,
+             "expected redis://, rediss://, unix://, "
+             "redis-sentinel:// or redis-cluster://");
     return -1;
   }
   out->mode = SCHEMES[k].mode;
@@ -248,13 +250,13 @@ void ce_redis_url_describe(const ce_redis_url *u, char *out, size_t cap) {
     snprintf(out, cap, "redis unix:%s", u->path);
     return;
   }
-  o = (size_t)snprintf(out, cap, "%s%s ", kind[u->mode], u->tls ? " (tls)" : "");
+  o = (size_t)snprintf(out, cap, "%s%s ", kind[u->mode],
+                       u->tls ? " (tls)" : "");
   for (size_t i = 0; i < u->n_hosts && o < cap; i++)
-    o += (size_t)snprintf(out + o, cap - o, "%s%s%s%s:%d", i ? "," : "",
-                          strchr(u->hosts[i].host, ':') ? "[" : "",
-                          u->hosts[i].host,
-                          strchr(u->hosts[i].host, ':') ? "]" : "",
-                          u->hosts[i].port);
+    o += (size_t)snprintf(
+        out + o, cap - o, "%s%s%s%s:%d", i ? "," : "",
+        strchr(u->hosts[i].host, ':') ? "[" : "", u->hosts[i].host,
+        strchr(u->hosts[i].host, ':') ? "]" : "", u->hosts[i].port);
   if (u->mode == CE_REDIS_SENTINEL && o < cap)
     snprintf(out + o, cap - o, " master %s", u->master);
 }

@@ -20,7 +20,8 @@ static void test_slots(void) {
   CHECK(ce_redis_key_slot("{user1000}.following", 20) ==
         ce_redis_key_slot("user1000", 8));
   CHECK(ce_redis_key_slot("foo{bar}{zap}", 13) == ce_redis_key_slot("bar", 3));
-  CHECK(ce_redis_key_slot("foo{}{bar}", 10) == (ce_crc16("foo{}{bar}", 10) & 16383));
+  CHECK(ce_redis_key_slot("foo{}{bar}", 10) ==
+        (ce_crc16("foo{}{bar}", 10) & 16383));
   CHECK(ce_redis_key_slot("foo{{bar}}zap", 13) == ce_redis_key_slot("{bar", 4));
   CHECK(ce_redis_key_slot("foo{bar", 7) == (ce_crc16("foo{bar", 7) & 16383));
 }
@@ -42,7 +43,8 @@ static void test_reader(void) {
   ce_redis_reply *r = PARSE("*4\r\n:42\r\n$3\r\nf\0o\r\n$-1\r\n+OK\r\n");
   CHECK(r && r->type == CE_REPLY_ARRAY && r->elements == 4);
   if (r && r->elements == 4) {
-    CHECK(r->element[0]->type == CE_REPLY_INTEGER && r->element[0]->integer == 42);
+    CHECK(r->element[0]->type == CE_REPLY_INTEGER &&
+          r->element[0]->integer == 42);
     CHECK(r->element[1]->type == CE_REPLY_STRING && r->element[1]->len == 3 &&
           !memcmp(r->element[1]->str, "f\0o", 3));
     CHECK(r->element[2]->type == CE_REPLY_NIL);
@@ -53,7 +55,8 @@ static void test_reader(void) {
   CHECK(PARSE("*2000000\r\n") == NULL); /* over CE_REDIS_MAX_ELEMENTS */
   CHECK(PARSE("*-7\r\n") == NULL);
   CHECK(PARSE("?what\r\n") == NULL);
-  CHECK(PARSE("*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n:1\r\n") == NULL);
+  CHECK(PARSE("*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n:1\r\n") ==
+        NULL);
   r = PARSE("*0\r\n");
   CHECK(r && r->type == CE_REPLY_ARRAY && r->elements == 0);
   ce_reply_free(r);
@@ -76,7 +79,8 @@ static void test_redirect(void) {
         to.port == 7001);
   CHECK(ce_reply_error_is(r, "MOVED") && !ce_reply_error_is(r, "MOVE"));
   ce_reply_free(r);
-  const char *bad[] = {"-MOVED\r\n", "-ASK\r\n", "-MOVED 16384 h:1\r\n", "-MOVED 12 h\r\n",
+  const char *bad[] = {"-MOVED\r\n",           "-ASK\r\n",
+                       "-MOVED 16384 h:1\r\n", "-MOVED 12 h\r\n",
                        "-MOVED 12 h:0\r\n",    "-MOVEDX 12 h:1\r\n",
                        "-MOVED  12 h:1\r\n",   "+MOVED 12 h:1\r\n",
                        "-MOVED 12 h:1x\r\n",   "-ERR MOVED 1 h:1\r\n"};
@@ -92,7 +96,8 @@ static char seen[512];
 static void on_range(void *ctx, int first, int last, const ce_redis_host *m) {
   (void)ctx;
   size_t n = strlen(seen);
-  snprintf(seen + n, sizeof seen - n, "%d-%d@%.40s:%d;", first, last, m->host, m->port);
+  snprintf(seen + n, sizeof seen - n, "%d-%d@%.40s:%d;", first, last, m->host,
+           m->port);
   ranges++;
 }
 
@@ -106,7 +111,8 @@ static void test_cluster_slots(void) {
   CHECK(ce_reply_slots(r, on_range, NULL) == 2 && ranges == 2);
   CHECK_STR(seen, "0-8191@127.0.0.1:7000;8192-16383@:7001;");
   ce_reply_free(r);
-  r = PARSE("*1\r\n*3\r\n:9\r\n:3\r\n*2\r\n$1\r\nh\r\n:1\r\n"); /* last < first */
+  r = PARSE(
+      "*1\r\n*3\r\n:9\r\n:3\r\n*2\r\n$1\r\nh\r\n:1\r\n"); /* last < first */
   CHECK(ce_reply_slots(r, on_range, NULL) == -1);
   ce_reply_free(r);
   r = PARSE("*1\r\n*3\r\n:0\r\n:16384\r\n*2\r\n$1\r\nh\r\n:1\r\n");
@@ -132,7 +138,8 @@ static void test_sentinel_and_role(void) {
   r = PARSE("*3\r\n$6\r\nmaster\r\n:10\r\n*0\r\n");
   CHECK(ce_reply_role_is_master(r));
   ce_reply_free(r);
-  r = PARSE("*5\r\n$5\r\nslave\r\n$9\r\n127.0.0.1\r\n:6379\r\n$9\r\nconnected\r\n:10\r\n");
+  r = PARSE("*5\r\n$5\r\nslave\r\n$9\r\n127.0.0.1\r\n:6379\r\n$"
+            "9\r\nconnected\r\n:10\r\n");
   CHECK(!ce_reply_role_is_master(r));
   ce_reply_free(r);
 }
@@ -161,7 +168,8 @@ static void test_exchange(void) {
   ce_rconn *c = pair_conn(&peer);
   /* the answers are there before the question: read in order */
   const char answers[] = "$1\r\na\r\n$-1\r\n-WRONGTYPE x\r\n";
-  CHECK(write(peer, answers, sizeof answers - 1) == (ssize_t)sizeof answers - 1);
+  CHECK(write(peer, answers, sizeof answers - 1) ==
+        (ssize_t)sizeof answers - 1);
   append_get(c, "k1"), append_get(c, "k2"), append_get(c, "k3");
   ce_rconn_exchange(&c, 1, 1000);
   CHECK(!c->err && c->got == 3);
@@ -169,8 +177,9 @@ static void test_exchange(void) {
         ce_reply_error_is(c->rep[2], "WRONGTYPE"));
   ssize_t n = read(peer, buf, sizeof buf - 1);
   buf[n > 0 ? n : 0] = 0;
-  CHECK_STR(buf, "*2\r\n$3\r\nGET\r\n$2\r\nk1\r\n*2\r\n$3\r\nGET\r\n$2\r\nk2\r\n"
-                 "*2\r\n$3\r\nGET\r\n$2\r\nk3\r\n");
+  CHECK_STR(buf,
+            "*2\r\n$3\r\nGET\r\n$2\r\nk1\r\n*2\r\n$3\r\nGET\r\n$2\r\nk2\r\n"
+            "*2\r\n$3\r\nGET\r\n$2\r\nk3\r\n");
   ce_rconn_reset(c);
   /* a peer that says nothing: timed out, not stuck */
   append_get(c, "k4");

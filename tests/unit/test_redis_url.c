@@ -97,13 +97,14 @@ static void test_bad(void) {
   bad("redis://host name");
   bad("unix://relative.sock");
   bad("unix:///tmp/r.sock?x=1");
-  bad("redis-sentinel://alice:hunter2@h1,h2");     /* no master name */
+  bad("redis-sentinel://alice:hunter2@h1,h2"); /* no master name */
   bad("redis-sentinel://h1/");
   bad("redis-sentinel://h1/m/x");
   bad("redis-cluster://alice:hunter2@h1:7000/3"); /* only db 0 */
   bad("redis-cluster://h1,,h2");
   bad("redis-cluster://h1,");
-  bad("redis-cluster://h0,h1,h2,h3,h4,h5,h6,h7,h8,h9,h10,h11,h12,h13,h14,h15,h16");
+  bad("redis-cluster://"
+      "h0,h1,h2,h3,h4,h5,h6,h7,h8,h9,h10,h11,h12,h13,h14,h15,h16");
   bad("redis://[::1");
   bad("redis://[::1]x");
 }
