@@ -78,6 +78,45 @@ class ClusterTest(ServerTestCase):
         self.assertEqual(sum(m.client().execute_command("CLUSTER", "COUNTKEYSINSLOT", slot)
                              for m in masters), 1)
 
+    def test_slot_migration_ask_then_moved(self):
+        """A slot moved from one master to another under the plugin: while it
+        migrates, the old owner answers -ASK for keys already moved (followed
+        with ASKING); once done, -MOVED (followed, the slot map re-read).
+        Every read stays a hit."""
+        texts = ["migrating text %d" % i for i in range(5)]
+        keys = ["{mig}:%d" % i for i in range(5)]  # one hash tag: one slot
+        for k, t in zip(keys, texts):
+            self.assertEqual(self.embed_sql(k, t), vector_bytes(t))
+        masters = self.cluster.masters()
+        c0 = masters[0].client()
+        slot = c0.execute_command("CLUSTER", "KEYSLOT", PREFIX + keys[0])
+        ids = {}
+        for m in masters:
+            ids[m.port] = m.client().execute_command("CLUSTER", "MYID").decode()
+        owner = next(m for m in masters
+                     if m.client().execute_command("CLUSTER", "COUNTKEYSINSLOT", slot))
+        target = next(m for m in masters if m is not owner)
+        src, dst = owner.client(), target.client()
+        dst.execute_command("CLUSTER", "SETSLOT", slot, "IMPORTING", ids[owner.port])
+        src.execute_command("CLUSTER", "SETSLOT", slot, "MIGRATING", ids[target.port])
+        moved = src.execute_command("CLUSTER", "GETKEYSINSLOT", slot, 100)
+        self.assertEqual(len(moved), 5)
+        for k in moved[:3]:  # three keys move now, two stay
+            src.execute_command("MIGRATE", "127.0.0.1", target.port, k, 0, 5000)
+        Embed.reset()
+        for k, t in zip(keys, texts):  # -ASK for the moved ones
+            self.assertEqual(self.embed_sql(k, t), vector_bytes(t))
+        self.assertEqual(Embed.requests(), 0, "a migrating slot's keys were missed")
+        for k in moved[3:]:
+            src.execute_command("MIGRATE", "127.0.0.1", target.port, k, 0, 5000)
+        for m in masters:
+            m.client().execute_command("CLUSTER", "SETSLOT", slot, "NODE", ids[target.port])
+        for _ in range(2):  # -MOVED, then the re-read map
+            for k, t in zip(keys, texts):
+                self.assertEqual(self.embed_sql(k, t), vector_bytes(t))
+        self.assertEqual(Embed.requests(), 0, "a moved slot's keys were missed")
+        self.assertEqual(dst.execute_command("CLUSTER", "COUNTKEYSINSLOT", slot), 5)
+
     def test_master_killed_mid_way(self):
         self.warm()
         for m in self.cluster.masters():  # the replicas have every entry
