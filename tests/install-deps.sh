@@ -6,6 +6,7 @@ set -euo pipefail
 PACKAGES=(
   build-essential cmake pkg-config
   libhiredis-dev libcurl4-openssl-dev libjansson-dev libssl-dev libmariadbd-dev
+  libmariadb-dev
   mariadb-server mariadb-client redis-server redis-tools
   python3 python3-pymysql python3-redis python3-yaml
   ca-certificates

@@ -1,7 +1,8 @@
 /* cached_embed(key, text [, ttl_seconds]): the embedding of `text` as a
  * float32 BLOB, from the cache (Redis) or the provider. A failing row is
  * NULL (is_null) with one line in the error log; never *error, which would
- * make every later row of the statement NULL too. */
+ * make every later row of the statement NULL too. With on_error = error
+ * (the plugin loaded) it fails the statement instead. */
 #include "udf_entry_points.h"
 #include "udf_charset.h"
 
@@ -13,6 +14,7 @@
 #include "http.h"
 #include "local_cache.h"
 #include "log.h"
+#include "plugin_services.h"
 #include "provider.h"
 #include "stats.h"
 #include "text.h"
@@ -78,6 +80,10 @@ CE_EXPORT ce_udf_bool cached_embed_init(UDF_INIT *initid, UDF_ARGS *args,
     return 1;
   }
   ce_config_current(&st->cfg);
+  if (ce_on_error_check(&st->cfg, message, MYSQL_ERRMSG_SIZE)) {
+    free(st);
+    return 1;
+  }
   ce_local_configure((size_t)st->cfg.local_cache_mb << 20,
                      st->cfg.local_cache_max_age * 1000LL);
   st->charset = ce_udf_text_charset(args, 1, (ce_charset)st->cfg.charset);
@@ -152,8 +158,13 @@ static int prepare_text(embed_state *st, const char *text, size_t len,
 
 static char *fail_row(embed_state *st, ce_udf_flag *is_null_flag, const char *why) {
   ce_stat_add(CE_STAT_ROWS_FAILED, 1);
-  ce_log_limited(&row_rl, why, "row key '%.80s': %s; returning NULL", st->key, why);
   *is_null_flag = 1;
+  if (ce_on_error_fail(&st->cfg, "cached_embed", st->key, why)) {
+    ce_log_limited(&row_rl, why, "row key '%.80s': %s; statement failed "
+                   "(on_error = error)", st->key, why);
+    return NULL;
+  }
+  ce_log_limited(&row_rl, why, "row key '%.80s': %s; returning NULL", st->key, why);
   return NULL;
 }
 
@@ -196,6 +207,12 @@ CE_EXPORT char *cached_embed(UDF_INIT *initid, UDF_ARGS *args, char *result,
   if (prc > 0) {
     ce_text_refuse_wide(args->args[0], args->lengths[0], "returning NULL");
     *is_null = 1;
+    snprintf(st->key, sizeof st->key, "%.*s",
+             args->args[0] ? (int)(args->lengths[0] < 80 ? args->lengths[0] : 80) : 6,
+             args->args[0] ? args->args[0] : "(NULL)");
+    ce_on_error_fail(&st->cfg, "cached_embed", st->key,
+                     "the text holds NUL bytes (a utf16, ucs2 or utf32 "
+                     "column?); pass CONVERT(col USING utf8mb4)");
     return NULL;
   }
   ce_sha256(t.s, t.len, st->hash);

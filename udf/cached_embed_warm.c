@@ -8,7 +8,9 @@
  * flight, and the results are written back pipelined with the TTL. Memory
  * stays bounded by the queue, whatever the table's size. Returns how many
  * rows now have their vector cached (in Redis, or in the local cache when
- * Redis is unavailable). */
+ * Redis is unavailable). With the plugin loaded, KILL QUERY abandons the
+ * requests in flight, and the Progress column of SHOW PROCESSLIST shows the
+ * share of the rows read so far whose vectors are settled. */
 #include "udf_entry_points.h"
 #include "udf_charset.h"
 
@@ -19,6 +21,7 @@
 #include "grow.h"
 #include "local_cache.h"
 #include "log.h"
+#include "plugin_services.h"
 #include "provider_batch.h"
 #include "stats.h"
 #include "text.h"
@@ -87,11 +90,14 @@ static void flush(warm_state *st);
 
 CE_EXPORT void cached_embed_warm_deinit(UDF_INIT *initid) {
   warm_state *st = (warm_state *)initid->ptr;
-  if (!st)
+  if (!st) {
+    ce_server_progress_end();
     return;
+  }
   /* Rows of a last group whose result was never asked for (HAVING, LIMIT)
    * are still queued: warm them too. */
   flush(st);
+  ce_server_progress_end();
   free(st->rows);
   free(st->arena);
   curl_multi_cleanup(st->multi);
@@ -147,6 +153,9 @@ static void flush(warm_state *st) {
 
   if (!n)
     return;
+  if (ce_server_killed()) /* KILL QUERY: no new work, the statement ends */
+    goto done;
+  ce_server_progress_add(0, n);
   keys = malloc(n * sizeof *keys);
   key_lens = malloc(n * sizeof *key_lens);
   miss = malloc(n * sizeof *miss);
@@ -231,6 +240,7 @@ oom:
   ce_log_limited(&warm_rl, NULL,
                  "warm-up: out of memory for %zu rows; they are not cached", n);
 done:
+  ce_server_progress_settle();
   free(keys);
   free(key_lens);
   free(miss);

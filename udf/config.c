@@ -87,6 +87,8 @@ const ce_setting ce_settings[] = {
 #undef CE_BOOL
 #undef CE_ENUM
 const size_t ce_n_settings = sizeof ce_settings / sizeof ce_settings[0];
+_Static_assert(sizeof ce_settings / sizeof ce_settings[0] == CE_N_SETTINGS,
+               "CE_N_SETTINGS counts the rows of settings.def");
 
 static int same_key(const char *a, const char *b) {
   for (; *a && *b; a++, b++) {
@@ -112,6 +114,26 @@ void ce_setting_env_name(const ce_setting *s, char *out, size_t cap) {
     out[o] = '\0';
 }
 
+/* Copies a URL with the password of its user info (scheme://user:pw@host)
+ * replaced by "***". */
+static void mask_url_password(const char *v, char *out, size_t cap) {
+  const char *auth = strstr(v, "://");
+  snprintf(out, cap, "%s", v);
+  if (!auth)
+    return;
+  auth += 3;
+  size_t n = strcspn(auth, "/");
+  const char *at = NULL;
+  for (const char *p = auth; p < auth + n; p++)
+    if (*p == '@')
+      at = p;
+  if (!at)
+    return;
+  const char *colon = memchr(auth, ':', (size_t)(at - auth));
+  const char *from = colon ? colon + 1 : auth;
+  snprintf(out, cap, "%.*s***%s", (int)(from - v), v, at);
+}
+
 void ce_setting_format(const ce_config *c, const ce_setting *s, char *out,
                        size_t cap) {
   const char *field = (const char *)c + s->offset;
@@ -120,7 +142,7 @@ void ce_setting_format(const ce_config *c, const ce_setting *s, char *out,
   if (s->flags & CE_SECRET)
     snprintf(out, cap, "%s", "");
   else if (s->type == CE_T_STR)
-    snprintf(out, cap, "%s", field);
+    mask_url_password(field, out, cap);
   else if (s->type == CE_T_BOOL)
     snprintf(out, cap, "%s", n ? "on" : "off");
   else if (s->type == CE_T_ENUM)
@@ -243,7 +265,7 @@ static void disable_path(ce_config *c, const ce_setting *s, const char *where,
                          const char *why) {
   char *off = (s->flags & CE_ROUTE_CACHE) ? c->cache_off : c->provider_off;
   if (!off[0])
-    snprintf(off, CE_OFF_MSG, "%.40s: %.150s", where, why);
+    snprintf(off, CE_OFF_MSG, "%.64s: %.130s", where, why);
 }
 
 /* What a bad value leads to, disabling the path of a routing setting; the
@@ -366,9 +388,10 @@ int ce_endpoint_is_jina(const char *endpoint) {
                                          sizeof dom - 1);
 }
 
-int ce_config_apply_env(ce_config *c, const char *(*get)(const char *name),
-                        void (*report)(void *ctx, int line, const char *msg),
-                        void *ctx) {
+/* CACHED_EMBED_<NAME> variables; the number of bad values. */
+static int apply_env_vars(ce_config *c, const char *(*get)(const char *name),
+                          void (*report)(void *ctx, int line, const char *msg),
+                          void *ctx) {
   int bad = 0;
   char err[200], msg[300], env[80];
 
@@ -386,26 +409,44 @@ int ce_config_apply_env(ce_config *c, const char *(*get)(const char *name),
       bad++;
     }
   }
-  /* Jina's own variable is meant for Jina: never sent to another host. */
-  const char *jina = get("JINA_API_KEY");
-  if (!c->api_key[0] && jina && ce_endpoint_is_jina(c->endpoint)) {
-    const ce_setting *s = ce_setting_find("api_key");
-    if (set_value(c, s, jina, err, sizeof err)) {
-      disable_path(c, s, "JINA_API_KEY", err);
-      snprintf(msg, sizeof msg, "JINA_API_KEY: %s", err);
-      if (report)
-        report(ctx, 0, msg);
-      bad++;
-    }
-  }
   return bad;
+}
+
+/* JINA_API_KEY when no key is set: meant for Jina, never sent to another
+ * host. 1 when it was bad. */
+static int apply_jina_key(ce_config *c, const char *(*get)(const char *name),
+                          void (*report)(void *ctx, int line, const char *msg),
+                          void *ctx) {
+  char err[200], msg[300];
+  const char *jina = get("JINA_API_KEY");
+  if (c->api_key[0] || !jina || !ce_endpoint_is_jina(c->endpoint))
+    return 0;
+  const ce_setting *s = ce_setting_find("api_key");
+  if (!set_value(c, s, jina, err, sizeof err))
+    return 0;
+  disable_path(c, s, "JINA_API_KEY", err);
+  snprintf(msg, sizeof msg, "JINA_API_KEY: %s", err);
+  if (report)
+    report(ctx, 0, msg);
+  return 1;
+}
+
+int ce_config_apply_env(ce_config *c, const char *(*get)(const char *name),
+                        void (*report)(void *ctx, int line, const char *msg),
+                        void *ctx) {
+  int bad = apply_env_vars(c, get, report, ctx);
+  return bad + apply_jina_key(c, get, report, ctx);
 }
 
 /* ---- the process-wide copy ---- */
 
 static pthread_mutex_t cfg_mu = PTHREAD_MUTEX_INITIALIZER;
-static ce_config cfg_current;
+static ce_config cfg_base;    /* defaults, the file, CACHED_EMBED_* */
+static ce_config cfg_current; /* and the system variables, the key */
 static int cfg_loaded;
+static char *layer_val[CE_N_SETTINGS]; /* the system variables; NULL: unset */
+static void (*cfg_observer)(const ce_config *effective);
+static struct stat key_seen; /* api_key_file as last read */
 static long long cfg_checked_ms;
 static struct stat cfg_seen; /* st_ino == 0 && st_mtime == 0: no file */
 static char cfg_path_seen[512];
@@ -491,6 +532,85 @@ static void log_off(const ce_config *c) {
     ce_log("cache disabled until the setting is fixed: %s", c->cache_off);
 }
 
+/* The key from api_key_file (its first line), replacing api_key; when the
+ * file cannot be used the provider is off, never another key. */
+static void apply_key_file(ce_config *c) {
+  const ce_setting *s = ce_setting_find("api_key_file");
+  char buf[1024], why[CE_OFF_MSG], err[200];
+  struct stat st;
+  memset(&key_seen, 0, sizeof key_seen);
+  if (!c->api_key_file[0])
+    return;
+  c->api_key[0] = '\0';
+  FILE *f = fopen(c->api_key_file, "rb");
+  if (!f || fstat(fileno(f), &st)) {
+    snprintf(why, sizeof why, "cannot read '%.100s' (%s)", c->api_key_file,
+             strerror(errno));
+    if (f)
+      fclose(f);
+    goto off;
+  }
+  key_seen = st;
+  size_t n = fread(buf, 1, sizeof buf - 1, f);
+  fclose(f);
+  buf[n] = '\0';
+  buf[strcspn(buf, "\r\n")] = '\0';
+  char *key = trim(buf);
+  int rc = set_value(c, ce_setting_find("api_key"), key, err, sizeof err);
+  memset(buf, 0, sizeof buf);
+  if (rc) {
+    snprintf(why, sizeof why, "'%.100s': %.80s", c->api_key_file, err);
+    goto off;
+  }
+  if (!c->api_key[0]) {
+    snprintf(why, sizeof why, "'%.100s' is empty", c->api_key_file);
+    goto off;
+  }
+  if (st.st_mode & S_IROTH)
+    ce_log("api_key_file %s is world-readable; chmod 640 it", c->api_key_file);
+  return;
+off:
+  c->api_key[0] = '\0';
+  disable_path(c, s, "api_key_file", why);
+}
+
+/* The system variables over the base; bad ones (an option file's) are
+ * handled like bad environment values. */
+static void apply_layer(ce_config *c) {
+  char err[300], where[80];
+  for (size_t i = 0; i < ce_n_settings; i++) {
+    const ce_setting *s = &ce_settings[i];
+    if (!layer_val[i] || !set_value(c, s, layer_val[i], err, sizeof err))
+      continue;
+    snprintf(where, sizeof where, "system variable cached_embed_%s", s->name);
+    if (s->flags & (CE_ROUTE_PROVIDER | CE_ROUTE_CACHE)) {
+      consequence(c, s, where, err, sizeof err);
+    } else {
+      size_t l = strlen(err);
+      snprintf(err + l, sizeof err - l, "; ignored");
+    }
+    ce_log("%s: %s", where, err);
+  }
+}
+
+/* cfg_current from cfg_base: the layer, JINA_API_KEY, the key file; then
+ * the observer. Under cfg_mu. */
+static void rebuild(int log_always) {
+  ce_config c = cfg_base;
+  apply_layer(&c);
+  apply_key_file(&c);
+  if (!c.api_key_file[0]) /* a key file that fails: no other key */
+    apply_jina_key(&c, env_get, log_bad, NULL);
+  if (log_always || !cfg_loaded ||
+      strcmp(c.provider_off, cfg_current.provider_off) ||
+      strcmp(c.cache_off, cfg_current.cache_off))
+    log_off(&c);
+  cfg_current = c;
+  cfg_loaded = 1;
+  if (cfg_observer)
+    cfg_observer(&cfg_current);
+}
+
 static void reload(const char *path, const struct stat *st, int exists) {
   ce_config c;
   char why[200];
@@ -505,37 +625,96 @@ static void reload(const char *path, const struct stat *st, int exists) {
     snprintf(c.provider_off, CE_OFF_MSG, "config file %.180s", why);
     snprintf(c.cache_off, CE_OFF_MSG, "config file %.180s", why);
   }
-  ce_config_apply_env(&c, env_get, log_bad, (void *)path);
+  apply_env_vars(&c, env_get, log_bad, (void *)path);
   if (cfg_loaded)
     ce_log("config %s%s: settings reloaded", path, exists ? "" : " (missing)");
-  log_off(&c);
-  cfg_current = c;
-  cfg_loaded = 1;
+  cfg_base = c;
+  rebuild(1);
+}
+
+static int same_file(const struct stat *a, const struct stat *b) {
+  return a->st_ino == b->st_ino && a->st_mode == b->st_mode &&
+         a->st_mtim.tv_sec == b->st_mtim.tv_sec &&
+         a->st_mtim.tv_nsec == b->st_mtim.tv_nsec && a->st_size == b->st_size;
+}
+
+/* Loads the settings the first time, then re-reads the file (and the key
+ * file) when they changed, checked at most once a second. Under cfg_mu. */
+static void refresh(void) {
+  long long now = ce_mono_ms();
+  if (cfg_loaded && now - cfg_checked_ms < 1000)
+    return;
+  const char *path = config_path();
+  struct stat st;
+  int exists = stat(path, &st) == 0;
+  if (!exists)
+    memset(&st, 0, sizeof st);
+  if (!cfg_loaded || strcmp(path, cfg_path_seen) || !same_file(&st, &cfg_seen)) {
+    snprintf(cfg_path_seen, sizeof cfg_path_seen, "%s", path);
+    cfg_seen = st;
+    reload(path, &st, exists);
+  } else if (cfg_current.api_key_file[0]) {
+    struct stat ks;
+    if (stat(cfg_current.api_key_file, &ks))
+      memset(&ks, 0, sizeof ks);
+    if (!same_file(&ks, &key_seen))
+      rebuild(1);
+  }
+  cfg_checked_ms = now;
 }
 
 void ce_config_current(ce_config *out) {
-  long long now = ce_mono_ms();
-
   pthread_mutex_lock(&cfg_mu);
-  if (!cfg_loaded || now - cfg_checked_ms >= 1000) {
-    const char *path = config_path();
-    struct stat st;
-    int exists = stat(path, &st) == 0;
-    if (!exists)
-      memset(&st, 0, sizeof st);
-    int changed = !cfg_loaded || strcmp(path, cfg_path_seen) ||
-                  st.st_ino != cfg_seen.st_ino ||
-                  st.st_mode != cfg_seen.st_mode ||
-                  st.st_mtim.tv_sec != cfg_seen.st_mtim.tv_sec ||
-                  st.st_mtim.tv_nsec != cfg_seen.st_mtim.tv_nsec ||
-                  st.st_size != cfg_seen.st_size;
-    if (changed) {
-      snprintf(cfg_path_seen, sizeof cfg_path_seen, "%s", path);
-      cfg_seen = st;
-      reload(path, &st, exists);
-    }
-    cfg_checked_ms = now;
-  }
+  refresh();
   *out = cfg_current;
+  pthread_mutex_unlock(&cfg_mu);
+}
+
+int ce_config_layer_check(const char *key, const char *value, char *err,
+                          size_t errlen) {
+  const ce_setting *s = ce_setting_find(key);
+  ce_config scratch;
+  if (!s || (s->flags & CE_SECRET)) {
+    snprintf(err, errlen, "'%.40s' is not a setting of the system variables",
+             key);
+    return -1;
+  }
+  ce_config_current(&scratch);
+  return set_value(&scratch, s, value, err, errlen);
+}
+
+int ce_config_layer_set(const char *key, const char *value) {
+  const ce_setting *s = ce_setting_find(key);
+  char *copy = NULL;
+  if (!s || (s->flags & CE_SECRET) || (value && !(copy = strdup(value))))
+    return -1;
+  size_t i = (size_t)(s - ce_settings);
+  pthread_mutex_lock(&cfg_mu);
+  refresh();
+  free(layer_val[i]);
+  layer_val[i] = copy;
+  rebuild(0);
+  pthread_mutex_unlock(&cfg_mu);
+  return 0;
+}
+
+void ce_config_layer_clear(void) {
+  pthread_mutex_lock(&cfg_mu);
+  for (size_t i = 0; i < ce_n_settings; i++) {
+    free(layer_val[i]);
+    layer_val[i] = NULL;
+  }
+  if (cfg_loaded)
+    rebuild(0);
+  pthread_mutex_unlock(&cfg_mu);
+}
+
+void ce_config_observe(void (*fn)(const ce_config *effective)) {
+  pthread_mutex_lock(&cfg_mu);
+  cfg_observer = fn;
+  if (fn) {
+    refresh();
+    fn(&cfg_current);
+  }
   pthread_mutex_unlock(&cfg_mu);
 }

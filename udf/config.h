@@ -1,6 +1,10 @@
 /* Settings: defaults, then the [cached_embed] section of the config file,
- * then CACHED_EMBED_* environment variables. Re-read when the file changes.
- * Every setting is one row of settings.def.
+ * then CACHED_EMBED_* environment variables, then the plugin's system
+ * variables (a layer that exists only while the plugin is loaded: values
+ * given in the server's option files, on its command line or with SET
+ * GLOBAL). Re-read when the file changes. Every setting is one row of
+ * settings.def. api_key_file, when set, replaces api_key with the first line
+ * of that file; JINA_API_KEY is a last resort for Jina's own endpoint only.
  *
  * Fail closed: a bad value of a setting that decides where data or secrets
  * go (flag CE_ROUTE_* in settings.def) disables that path until it is fixed
@@ -15,6 +19,7 @@
 
 typedef enum { CE_DIALECT_JINA = 0, CE_DIALECT_OPENAI = 1 } ce_dialect;
 typedef enum { CE_COST_GUARD_NULL = 0, CE_COST_GUARD_WAIT = 1 } ce_cost_mode;
+typedef enum { CE_ON_ERROR_NULL = 0, CE_ON_ERROR_ERROR = 1 } ce_on_error;
 
 /* Flags of settings.def. */
 #define CE_SECRET 1
@@ -47,6 +52,20 @@ typedef struct ce_config {
  * default of local_cache_max_age in settings.def). */
 #define CE_LOCAL_MAX_AGE_DEFAULT 60
 
+/* How many rows settings.def has. */
+enum {
+  CE_N_SETTINGS = 0
+#define CE_STR(...) +1
+#define CE_NUM(...) +1
+#define CE_BOOL(...) +1
+#define CE_ENUM(...) +1
+#include "settings.def"
+#undef CE_STR
+#undef CE_NUM
+#undef CE_BOOL
+#undef CE_ENUM
+};
+
 /* One row of settings.def, for the code that walks all of them (the INI
  * parser, the environment, the plugin's variables, the docs). */
 typedef enum { CE_T_STR, CE_T_NUM, CE_T_BOOL, CE_T_ENUM } ce_setting_type;
@@ -72,7 +91,8 @@ const ce_setting *ce_setting_find(const char *key);
 /* CACHED_EMBED_<NAME> of a setting, into out[cap]. */
 void ce_setting_env_name(const ce_setting *s, char *out, size_t cap);
 
-/* A setting's value as text (secrets: "" ); into out[cap]. */
+/* A setting's value as text into out[cap]: secrets "", the password of a
+ * URL (scheme://user:password@host) replaced by "***". */
 void ce_setting_format(const ce_config *c, const ce_setting *s, char *out,
                        size_t cap);
 
@@ -107,5 +127,30 @@ int ce_endpoint_is_jina(const char *endpoint);
 /* The process-wide settings, reloaded when the file has changed (checked at
  * most once a second). Copies them into `out`; thread-safe. */
 void ce_config_current(ce_config *out);
+
+/* ---- the system-variable layer (the plugin) ----
+ * A value set here wins over the environment and the file until it is
+ * unset; without any (the plugin not loaded) the file and the environment
+ * work alone. Thread-safe; the process-wide settings are rebuilt at once, so
+ * the next ce_config_current sees them. */
+
+/* Whether `value` is acceptable for `key` (the same validators as the file:
+ * ce_config_set on a scratch copy). 0, or -1 with a message in err. */
+int ce_config_layer_check(const char *key, const char *value, char *err,
+                          size_t errlen);
+
+/* Sets (value NULL: unsets) the layer's value of `key`. A value that turns
+ * out bad (an option file's, which nothing checked before) is handled like a
+ * bad environment value: logged, and a routing setting disables its path.
+ * -1 for an unknown key. */
+int ce_config_layer_set(const char *key, const char *value);
+
+/* Unsets every layer value (the plugin is being unloaded). */
+void ce_config_layer_clear(void);
+
+/* `fn` is called with the settings in effect now and after every change
+ * (file reloaded, layer changed), under the settings' lock: it must not call
+ * back into config.c. NULL stops the calls. */
+void ce_config_observe(void (*fn)(const ce_config *effective));
 
 #endif

@@ -3,6 +3,7 @@
 #include "clock.h"
 #include "guard.h"
 #include "log.h"
+#include "plugin_services.h"
 #include "stats.h"
 
 #include <stdio.h>
@@ -47,6 +48,7 @@ static int store(job *j, const ce_embeddings *e, uint8_t **vecs, uint32_t *dims,
 
 static void fail(job *j) {
   j->state = JOB_FAILED;
+  ce_server_progress_add(j->count, 0);
   ce_stat_add(CE_STAT_PROVIDER_ERRORS, 1);
   ce_log_limited(&batch_rl, j->err,
                  "warm-up request of %zu inputs failed: %s; those rows are "
@@ -101,10 +103,12 @@ static void finish(const ce_config *cfg, CURLM *multi, job *j, CURLcode cc,
   if (verdict == 0) {
     int rc = store(j, &e, vecs, dims, n, ok);
     ce_embeddings_free(&e);
-    if (rc)
+    if (rc) {
       fail(j);
-    else
+    } else {
       j->state = JOB_DONE;
+      ce_server_progress_add(j->count, 0);
+    }
     return;
   }
   wait = ce_provider_retry_delay(cfg, verdict, j->attempt, wait, j->deadline,
@@ -117,6 +121,31 @@ static void finish(const ce_config *cfg, CURLM *multi, job *j, CURLcode cc,
   j->start_at = ce_mono_ms() + wait;
   j->state = JOB_READY;
   ce_stat_add(CE_STAT_RETRIES, 1);
+}
+
+/* KILL QUERY: every transfer in flight is dropped (its connection closed,
+ * its answer never read) and nothing more starts. Not a provider failure:
+ * the guard gets the tickets back unjudged. */
+static void abandon(const ce_config *cfg, CURLM *multi, job *jobs,
+                    size_t n_jobs) {
+  int running = 0, waiting = 0;
+  for (size_t i = 0; i < n_jobs; i++) {
+    job *j = &jobs[i];
+    if (j->state == JOB_RUNNING) {
+      curl_multi_remove_handle(multi, j->call.easy);
+      ce_http_finish(&j->call);
+      ce_guard_result(cfg, &j->ticket, CE_GUARD_NOT_SENT, 0);
+      running++;
+    } else if (j->state == JOB_READY) {
+      waiting++;
+    } else {
+      continue;
+    }
+    j->state = JOB_FAILED;
+  }
+  ce_log("warm-up: statement killed; %d requests in flight abandoned, %d "
+         "not started",
+         running, waiting);
 }
 
 size_t ce_provider_embed_many(const ce_config *cfg, CURLM *multi,
@@ -145,6 +174,10 @@ size_t ce_provider_embed_many(const ce_config *cfg, CURLM *multi,
   }
 
   for (;;) {
+    if (ce_server_killed()) {
+      abandon(cfg, multi, jobs, n_jobs);
+      break;
+    }
     long long now = ce_mono_ms();
     long long next_start = -1;
     int running = 0, pending = 0;

@@ -1,7 +1,10 @@
 /* Many texts at once: requests of `batch` inputs with up to `parallel` in
  * flight on one libcurl multi handle. Each request follows the same retry
  * policy as a single call (ce_provider_judge), within timeout_ms of its
- * first attempt; a request that still fails is logged once. */
+ * first attempt; a request that still fails is logged once. With the plugin
+ * loaded, a killed statement (plugin_services.h) abandons the transfers in
+ * flight and starts no more, and each finished request advances the
+ * statement's progress by its inputs. */
 #ifndef CE_PROVIDER_BATCH_H
 #define CE_PROVIDER_BATCH_H
 

@@ -29,6 +29,10 @@ static const char *const NAMES[CE_STAT__COUNT] = {
     [CE_STAT_GUARD_REJECTS] = "guard_rejects",
 };
 
+const char *ce_stat_name(ce_stat s) { return NAMES[s]; }
+
+const uint64_t *ce_stat_counter(ce_stat s) { return &counters[s]; }
+
 void ce_stat_add(ce_stat s, uint64_t n) {
   __atomic_fetch_add(&counters[s], n, __ATOMIC_RELAXED);
 }

@@ -36,6 +36,11 @@ uint64_t ce_stat_get(ce_stat s);
 /* Records one provider call's wall time. */
 void ce_stat_latency(uint64_t us);
 
+/* A counter's name (the JSON member, the status variable's suffix) and its
+ * storage (read by the plugin's status variables: the same numbers). */
+const char *ce_stat_name(ce_stat s);
+const uint64_t *ce_stat_counter(ce_stat s);
+
 /* Writes the counters as one JSON object; returns its length (or the length
  * it would need, like snprintf). `extra` (may be NULL) is appended verbatim
  * as further members, e.g. "\"circuit\":\"closed\"". */

@@ -112,11 +112,14 @@ class ConfigTest(ServerTestCase):
         path = S["CE_CONFIG"]
         try:
             # someone else could point the endpoint at their own server
+            # (the file is writable by them before they write it: with the
+            # plugin loaded the file is re-read every second, not only when
+            # a function runs)
             for mode, group in ((0o666, None), (0o660, "nogroup")):
                 if group:
                     shutil.chown(path, group=group)
-                set_config(ttl=44, endpoint="http://127.0.0.1:1/v1/embeddings")
                 os.chmod(path, mode)
+                set_config(ttl=44, endpoint="http://127.0.0.1:1/v1/embeddings")
                 time.sleep(1.2)
                 self.assertEqual(self.embed_sql("k12", "twelve"),
                                  vector_bytes("twelve"))
