@@ -1,187 +1,70 @@
+/* The vector cache's Redis commands, on ce_redis_run (redis.h). */
 #include "cache.h"
 
-#include "clock.h"
 #include "log.h"
-#include "redis_url.h"
 #include "stats.h"
 
-#include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-struct ce_redis_conn {
-  redisContext *ctx;
-  char url[sizeof(((ce_config *)0)->redis)];
-  long timeout_ms;
-  struct ce_redis_conn *next;
-};
+static ce_ratelimit cache_rl = CE_RATELIMIT_INIT(5, 60);
 
-static pthread_mutex_t pool_mu = PTHREAD_MUTEX_INITIALIZER;
-static ce_redis_conn *pool_head;
-static int pool_idle;
-static long long down_until_ms; /* monotonic; Redis skipped until then */
-static ce_ratelimit redis_rl = CE_RATELIMIT_INIT(5, 60);
-
-static void mark_down(void) {
-  pthread_mutex_lock(&pool_mu);
-  down_until_ms = ce_mono_ms() + CE_REDIS_BACKOFF_MS;
-  pthread_mutex_unlock(&pool_mu);
+static void cmd2(ce_redis_cmd *c, const char *name, const char *key,
+                 size_t key_len) {
+  ce_redis_cmd_init(c, key, key_len);
+  ce_redis_cmd_arg(c, name, strlen(name));
+  ce_redis_cmd_arg(c, key, key_len);
 }
 
-static void conn_free(ce_redis_conn *c) {
-  if (c->ctx)
-    redisFree(c->ctx);
-  free(c);
+/* SET key val [EX ttl]; `ttl_buf` holds the number's text. */
+static void set_cmd(ce_redis_cmd *c, const char *key, size_t key_len,
+                    const uint8_t *val, size_t len, long ttl, char *ttl_buf,
+                    size_t ttl_cap) {
+  cmd2(c, "SET", key, key_len);
+  ce_redis_cmd_arg(c, val, len);
+  if (ttl > 0) {
+    int n = snprintf(ttl_buf, ttl_cap, "%ld", ttl);
+    ce_redis_cmd_arg(c, "EX", 2);
+    ce_redis_cmd_arg(c, ttl_buf, (size_t)n);
+  }
 }
 
-/* Runs one command during setup (AUTH, SELECT); 0 when the reply is OK. */
-static int setup_cmd(redisContext *ctx, const char *what, redisReply *r) {
-  int ok = r && r->type != REDIS_REPLY_ERROR;
-  if (!ok)
-    ce_log_limited(&redis_rl, NULL, "redis %s failed: %.100s", what,
-                   r && r->str ? r->str : ctx->errstr);
-  if (r)
-    freeReplyObject(r);
-  return ok ? 0 : -1;
+static long long pttl_of(const ce_redis_reply *r) {
+  return r && r->type == CE_REPLY_INTEGER ? r->integer : -2;
 }
 
-static ce_redis_conn *conn_open(const ce_config *cfg) {
-  ce_redis_url u;
-  char why[128];
-  struct timeval tv = {cfg->redis_timeout_ms / 1000,
-                       (cfg->redis_timeout_ms % 1000) * 1000};
-  redisContext *ctx;
-
-  if (ce_redis_url_parse(cfg->redis, &u, why, sizeof why)) {
-    ce_log_limited(&redis_rl, NULL, "redis url: %s", why);
-    return NULL;
-  }
-  ctx = u.is_unix ? redisConnectUnixWithTimeout(u.path, tv)
-                  : redisConnectWithTimeout(u.host, u.port, tv);
-  if (!ctx || ctx->err) {
-    ce_log_limited(&redis_rl, NULL, "redis connect to %s failed: %.100s",
-                   u.is_unix ? u.path : u.host,
-                   ctx ? ctx->errstr : "out of memory");
-    if (ctx)
-      redisFree(ctx);
-    return NULL;
-  }
-  if (redisSetTimeout(ctx, tv) != REDIS_OK ||
-      (u.password[0] &&
-       setup_cmd(ctx, "AUTH",
-                 u.user[0] ? redisCommand(ctx, "AUTH %s %s", u.user, u.password)
-                           : redisCommand(ctx, "AUTH %s", u.password))) ||
-      (u.db && setup_cmd(ctx, "SELECT", redisCommand(ctx, "SELECT %d", u.db)))) {
-    redisFree(ctx);
-    return NULL;
-  }
-  ce_redis_conn *c = calloc(1, sizeof *c);
-  if (!c) {
-    redisFree(ctx);
-    return NULL;
-  }
-  c->ctx = ctx;
-  strcpy(c->url, cfg->redis);
-  c->timeout_ms = cfg->redis_timeout_ms;
-  return c;
+static void log_error_reply(const char *what, const ce_redis_reply *r) {
+  ce_stat_add(CE_STAT_CACHE_ERRORS, 1);
+  ce_log_limited(&cache_rl, what, "redis %s failed: %.100s", what,
+                 r->type == CE_REPLY_ERROR ? r->str : "unexpected reply");
 }
-
-ce_redis_conn *ce_redis_acquire(const ce_config *cfg) {
-  ce_redis_conn *c = NULL, *stale = NULL;
-
-  pthread_mutex_lock(&pool_mu);
-  if (ce_mono_ms() < down_until_ms) {
-    pthread_mutex_unlock(&pool_mu);
-    ce_stat_add(CE_STAT_CACHE_ERRORS, 1);
-    return NULL;
-  }
-  while (pool_head) {
-    c = pool_head;
-    pool_head = c->next;
-    pool_idle--;
-    if (!strcmp(c->url, cfg->redis) && c->timeout_ms == cfg->redis_timeout_ms)
-      break;
-    c->next = stale; /* settings changed: close outside the lock */
-    stale = c;
-    c = NULL;
-  }
-  pthread_mutex_unlock(&pool_mu);
-
-  while (stale) {
-    ce_redis_conn *next = stale->next;
-    conn_free(stale);
-    stale = next;
-  }
-  if (!c) {
-    c = conn_open(cfg);
-    if (!c) {
-      ce_stat_add(CE_STAT_CACHE_ERRORS, 1);
-      mark_down();
-    }
-  }
-  return c;
-}
-
-void ce_redis_release(ce_redis_conn *c, int failed) {
-  if (!c)
-    return;
-  if (failed || c->ctx->err) {
-    ce_stat_add(CE_STAT_CACHE_ERRORS, 1);
-    ce_log_limited(&redis_rl, NULL, "redis command failed: %.100s",
-                   c->ctx->err ? c->ctx->errstr : "unexpected reply");
-    conn_free(c);
-    mark_down();
-    return;
-  }
-  pthread_mutex_lock(&pool_mu);
-  if (pool_idle < CE_REDIS_POOL_MAX) {
-    c->next = pool_head;
-    pool_head = c;
-    pool_idle++;
-    c = NULL;
-  }
-  pthread_mutex_unlock(&pool_mu);
-  if (c)
-    conn_free(c);
-}
-
-redisContext *ce_redis_context(ce_redis_conn *c) { return c->ctx; }
 
 ce_cache_result ce_cache_get(const ce_config *cfg, const char *key,
                              size_t key_len, int want_ttl,
                              int (*accept)(void *ctx, const uint8_t *val,
                                            size_t len, long long pttl_ms),
                              void *ctx) {
-  ce_redis_conn *c = ce_redis_acquire(cfg);
-  redisReply *get = NULL, *ttl = NULL;
-  ce_cache_result res;
-  if (!c)
-    return CE_CACHE_ERROR;
-  if (redisAppendCommand(c->ctx, "GET %b", key, key_len) != REDIS_OK ||
-      (want_ttl &&
-       redisAppendCommand(c->ctx, "PTTL %b", key, key_len) != REDIS_OK) ||
-      redisGetReply(c->ctx, (void **)&get) != REDIS_OK ||
-      (want_ttl && redisGetReply(c->ctx, (void **)&ttl) != REDIS_OK)) {
-    if (get)
-      freeReplyObject(get);
-    ce_redis_release(c, 1);
+  ce_redis_cmd c[2];
+  size_t n = want_ttl ? 2 : 1;
+  ce_cache_result res = CE_CACHE_ERROR;
+  cmd2(&c[0], "GET", key, key_len);
+  cmd2(&c[1], "PTTL", key, key_len);
+  if (ce_redis_run(cfg, c, n) < 1) {
+    ce_redis_cmds_free(c, n);
     return CE_CACHE_ERROR;
   }
-  if (get->type == REDIS_REPLY_STRING)
+  const ce_redis_reply *get = c[0].reply;
+  if (get->type == CE_REPLY_STRING)
     res = accept(ctx, (const uint8_t *)get->str, get->len,
-                 ttl && ttl->type == REDIS_REPLY_INTEGER ? ttl->integer : -2)
+                 want_ttl ? pttl_of(c[1].reply) : -2)
               ? CE_CACHE_MISS
               : CE_CACHE_HIT;
-  else if (get->type == REDIS_REPLY_NIL)
+  else if (get->type == CE_REPLY_NIL)
     res = CE_CACHE_MISS;
   else
-    res = CE_CACHE_ERROR; /* e.g. WRONGTYPE: not fatal to the connection */
-  freeReplyObject(get);
-  if (ttl)
-    freeReplyObject(ttl);
-  if (res == CE_CACHE_ERROR)
-    ce_stat_add(CE_STAT_CACHE_ERRORS, 1);
-  ce_redis_release(c, 0);
+    log_error_reply("GET", get); /* e.g. WRONGTYPE, NOPERM */
+  ce_redis_cmds_free(c, n);
   return res;
 }
 
@@ -190,111 +73,119 @@ int ce_cache_mget(const ce_config *cfg, const char *const *keys,
                   void (*each)(void *ctx, size_t i, const uint8_t *val,
                                size_t len, long long pttl_ms),
                   void *ctx) {
-  ce_redis_conn *c = ce_redis_acquire(cfg);
+  ce_redis_cmd *c = malloc(2 * CE_CACHE_PIPELINE * sizeof *c);
+  int rc = 0;
   if (!c)
     return -1;
   for (size_t start = 0; start < n; start += CE_CACHE_PIPELINE) {
-    size_t end = start + CE_CACHE_PIPELINE < n ? start + CE_CACHE_PIPELINE : n;
-    for (size_t i = start; i < end; i++)
-      if (redisAppendCommand(c->ctx, "GET %b", keys[i], key_lens[i]) != REDIS_OK ||
-          redisAppendCommand(c->ctx, "PTTL %b", keys[i], key_lens[i]) != REDIS_OK) {
-        ce_redis_release(c, 1);
-        return -1;
-      }
-    for (size_t i = start; i < end; i++) {
-      redisReply *get = NULL, *ttl = NULL;
-      if (redisGetReply(c->ctx, (void **)&get) != REDIS_OK ||
-          redisGetReply(c->ctx, (void **)&ttl) != REDIS_OK) {
-        if (get)
-          freeReplyObject(get);
-        ce_redis_release(c, 1);
-        return -1;
-      }
-      if (get->type == REDIS_REPLY_STRING)
-        each(ctx, i, (const uint8_t *)get->str, get->len,
-             ttl->type == REDIS_REPLY_INTEGER ? ttl->integer : -2);
-      else
-        each(ctx, i, NULL, 0, -2);
-      freeReplyObject(get);
-      freeReplyObject(ttl);
+    size_t m = n - start < CE_CACHE_PIPELINE ? n - start : CE_CACHE_PIPELINE;
+    for (size_t k = 0; k < m; k++) {
+      cmd2(&c[2 * k], "GET", keys[start + k], key_lens[start + k]);
+      cmd2(&c[2 * k + 1], "PTTL", keys[start + k], key_lens[start + k]);
     }
+    if (ce_redis_run(cfg, c, 2 * m) < 2 * m)
+      rc = -1;
+    for (size_t k = 0; k < m; k++) {
+      const ce_redis_reply *get = c[2 * k].reply;
+      if (!get)
+        continue;
+      if (get->type == CE_REPLY_STRING)
+        each(ctx, start + k, (const uint8_t *)get->str, get->len,
+             pttl_of(c[2 * k + 1].reply));
+      else
+        each(ctx, start + k, NULL, 0, -2);
+    }
+    ce_redis_cmds_free(c, 2 * m);
   }
-  ce_redis_release(c, 0);
-  return 0;
+  free(c);
+  return rc;
 }
 
 size_t ce_cache_mset(const ce_config *cfg, const char *const *keys,
                      const size_t *key_lens, const uint8_t *const *vals,
-                     const size_t *val_lens, size_t n, long ttl,
-                     uint8_t *ok) {
+                     const size_t *val_lens, size_t n, long ttl, uint8_t *ok) {
+  ce_redis_cmd *c = malloc(CE_CACHE_PIPELINE * sizeof *c);
+  char ttl_buf[24];
   size_t stored = 0;
   memset(ok, 0, n);
-  ce_redis_conn *c = ce_redis_acquire(cfg);
   if (!c)
     return 0;
   for (size_t start = 0; start < n; start += CE_CACHE_PIPELINE) {
-    size_t end = start + CE_CACHE_PIPELINE < n ? start + CE_CACHE_PIPELINE : n;
-    for (size_t i = start; i < end; i++) {
-      int rc = ttl > 0 ? redisAppendCommand(c->ctx, "SET %b %b EX %ld", keys[i],
-                                            key_lens[i], vals[i], val_lens[i], ttl)
-                       : redisAppendCommand(c->ctx, "SET %b %b", keys[i],
-                                            key_lens[i], vals[i], val_lens[i]);
-      if (rc != REDIS_OK) {
-        ce_redis_release(c, 1);
-        return stored;
-      }
-    }
-    for (size_t i = start; i < end; i++) {
-      redisReply *r = NULL;
-      if (redisGetReply(c->ctx, (void **)&r) != REDIS_OK) {
-        ce_redis_release(c, 1);
-        return stored;
-      }
-      if (r->type == REDIS_REPLY_STATUS) {
-        ok[i] = 1;
+    size_t m = n - start < CE_CACHE_PIPELINE ? n - start : CE_CACHE_PIPELINE;
+    for (size_t k = 0; k < m; k++)
+      set_cmd(&c[k], keys[start + k], key_lens[start + k], vals[start + k],
+              val_lens[start + k], ttl, ttl_buf, sizeof ttl_buf);
+    ce_redis_run(cfg, c, m);
+    for (size_t k = 0; k < m; k++)
+      if (c[k].reply && c[k].reply->type == CE_REPLY_STATUS) {
+        ok[start + k] = 1;
         stored++;
       }
-      freeReplyObject(r);
-    }
+    ce_redis_cmds_free(c, m);
   }
-  ce_redis_release(c, 0);
+  free(c);
   return stored;
 }
 
 int ce_cache_set(const ce_config *cfg, const char *key, size_t key_len,
                  const uint8_t *val, size_t len, long ttl) {
-  ce_redis_conn *c = ce_redis_acquire(cfg);
-  redisReply *r;
-  if (!c)
-    return -1;
-  if (ttl > 0)
-    r = redisCommand(c->ctx, "SET %b %b EX %ld", key, key_len, val, len, ttl);
-  else
-    r = redisCommand(c->ctx, "SET %b %b", key, key_len, val, len);
-  if (!r) {
-    ce_redis_release(c, 1);
-    return -1;
+  ce_redis_cmd c;
+  char ttl_buf[24];
+  int rc = -1;
+  set_cmd(&c, key, key_len, val, len, ttl, ttl_buf, sizeof ttl_buf);
+  if (ce_redis_run(cfg, &c, 1) == 1) {
+    if (c.reply->type == CE_REPLY_STATUS)
+      rc = 0;
+    else
+      log_error_reply("SET", c.reply);
   }
-  int ok = r->type == REDIS_REPLY_STATUS;
-  if (!ok) {
-    ce_stat_add(CE_STAT_CACHE_ERRORS, 1);
-    ce_log_limited(&redis_rl, NULL, "redis SET failed: %.100s",
-                   r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
-  }
-  freeReplyObject(r);
-  ce_redis_release(c, 0);
-  return ok ? 0 : -1;
+  ce_redis_cmds_free(&c, 1);
+  return rc;
 }
 
-void ce_cache_shutdown(void) {
-  pthread_mutex_lock(&pool_mu);
-  ce_redis_conn *c = pool_head;
-  pool_head = NULL;
-  pool_idle = 0;
-  pthread_mutex_unlock(&pool_mu);
-  while (c) {
-    ce_redis_conn *next = c->next;
-    conn_free(c);
-    c = next;
+int ce_cache_lock(const ce_config *cfg, const char *key, size_t key_len,
+                  const char *owner, size_t owner_len, long ttl_ms) {
+  ce_redis_cmd c;
+  char ms[24];
+  int n = snprintf(ms, sizeof ms, "%ld", ttl_ms > 0 ? ttl_ms : 1), rc = -1;
+  cmd2(&c, "SET", key, key_len);
+  ce_redis_cmd_arg(&c, owner, owner_len);
+  ce_redis_cmd_arg(&c, "NX", 2);
+  ce_redis_cmd_arg(&c, "PX", 2);
+  ce_redis_cmd_arg(&c, ms, (size_t)n);
+  if (ce_redis_run(cfg, &c, 1) == 1) {
+    if (c.reply->type == CE_REPLY_STATUS)
+      rc = 1;
+    else if (c.reply->type == CE_REPLY_NIL)
+      rc = 0;
+    else
+      log_error_reply("SET NX", c.reply);
   }
+  ce_redis_cmds_free(&c, 1);
+  return rc;
 }
+
+int ce_cache_unlock(const ce_config *cfg, const char *key, size_t key_len,
+                    const char *owner, size_t owner_len) {
+  static const char script[] =
+      "if redis.call('GET', KEYS[1]) == ARGV[1] then "
+      "return redis.call('DEL', KEYS[1]) else return 0 end";
+  ce_redis_cmd c;
+  int rc = -1;
+  ce_redis_cmd_init(&c, key, key_len);
+  ce_redis_cmd_arg(&c, "EVAL", 4);
+  ce_redis_cmd_arg(&c, script, sizeof script - 1);
+  ce_redis_cmd_arg(&c, "1", 1);
+  ce_redis_cmd_arg(&c, key, key_len);
+  ce_redis_cmd_arg(&c, owner, owner_len);
+  if (ce_redis_run(cfg, &c, 1) == 1) {
+    if (c.reply->type == CE_REPLY_INTEGER)
+      rc = c.reply->integer > 0;
+    else
+      log_error_reply("EVAL (unlock)", c.reply);
+  }
+  ce_redis_cmds_free(&c, 1);
+  return rc;
+}
+
+void ce_cache_shutdown(void) { ce_redis_shutdown(); }

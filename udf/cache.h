@@ -1,31 +1,17 @@
-/* Redis: a pool of connections shared by all threads, with connect and
- * command timeouts, reconnect after failure, and a short back-off while
- * Redis is down so that rows do not each wait for a dead server. A cache
- * problem is never a row error: callers treat it as a miss. */
+/* The vector cache in Redis: entries read and written by key, one at a time
+ * for rows and pipelined for the warm-up, on whatever deployment the
+ * `redis` setting names (redis.h). A cache problem is never a row error:
+ * callers treat it as a miss, and rows go to the provider. */
 #ifndef CE_CACHE_H
 #define CE_CACHE_H
 
 #include "config.h"
+#include "redis.h"
 
-#include <hiredis/hiredis.h>
 #include <stddef.h>
 #include <stdint.h>
 
-/* After a failure, Redis is skipped for this long. */
-#define CE_REDIS_BACKOFF_MS 1000
-/* Idle connections kept for reuse. */
-#define CE_REDIS_POOL_MAX 64
-
 typedef enum { CE_CACHE_HIT, CE_CACHE_MISS, CE_CACHE_ERROR } ce_cache_result;
-
-typedef struct ce_redis_conn ce_redis_conn;
-
-/* A connection for cfg->redis, from the pool or new; NULL (counted and
- * logged, rate-limited) when Redis cannot be reached. */
-ce_redis_conn *ce_redis_acquire(const ce_config *cfg);
-/* Back to the pool; `failed` closes it instead and starts the back-off. */
-void ce_redis_release(ce_redis_conn *c, int failed);
-redisContext *ce_redis_context(ce_redis_conn *c);
 
 /* GET, plus PTTL in the same round trip when `want_ttl`; `accept` sees the
  * value while it is alive with its remaining lifetime (ms, -1 = no expiry,
@@ -37,7 +23,8 @@ ce_cache_result ce_cache_get(const ce_config *cfg, const char *key,
                                            size_t len, long long pttl_ms),
                              void *ctx);
 
-/* Keys per pipelined round trip in the batch calls below. */
+/* Keys per pipelined round trip in the batch calls below (on a cluster, the
+ * keys of one round trip are split per node and sent to all at once). */
 #define CE_CACHE_PIPELINE 256
 
 /* GET + PTTL for n keys, pipelined; each(i, value or NULL, len, pttl) is
@@ -53,14 +40,23 @@ int ce_cache_mget(const ce_config *cfg, const char *const *keys,
  * stored value. Returns how many were stored. */
 size_t ce_cache_mset(const ce_config *cfg, const char *const *keys,
                      const size_t *key_lens, const uint8_t *const *vals,
-                     const size_t *val_lens, size_t n, long ttl,
-                     uint8_t *ok);
+                     const size_t *val_lens, size_t n, long ttl, uint8_t *ok);
 
 /* SET with EX ttl (no expiry when ttl == 0); 0 or -1. */
 int ce_cache_set(const ce_config *cfg, const char *key, size_t key_len,
                  const uint8_t *val, size_t len, long ttl);
 
-/* Closes every pooled connection (library unload). */
+/* A short lock on `key` (SET key owner NX PX ttl_ms): 1 taken, 0 held by
+ * someone else, -1 Redis unavailable. `owner` must be unique to the caller. */
+int ce_cache_lock(const ce_config *cfg, const char *key, size_t key_len,
+                  const char *owner, size_t owner_len, long ttl_ms);
+/* Releases the lock only if `owner` still holds it (compare-and-delete in
+ * one script): 1 released, 0 not held by owner (expired, taken over), -1
+ * Redis unavailable. */
+int ce_cache_unlock(const ce_config *cfg, const char *key, size_t key_len,
+                    const char *owner, size_t owner_len);
+
+/* Closes every connection (library unload). */
 void ce_cache_shutdown(void);
 
 #endif

@@ -1,16 +1,25 @@
-/* cached_embed_warm(key, text): an aggregate that makes sure every row's
- * vector is cached, in few large requests instead of one per row.
+/* cached_embed_warm(key, text [, task]): an aggregate that makes sure every
+ * row's vector is cached, in few large requests instead of one per row.
+ * `task` is cached_embed's (task.h): rows warmed with a task are the
+ * entries cached_embed(key, text, ttl, task) reads.
  *
- * Rows are queued as they arrive; a full queue (batch * parallel rows, or
- * CE_WARM_MAX_BYTES of text) is flushed: one pipelined Redis round trip per
- * CE_CACHE_PIPELINE keys finds what is cached, identical texts among the
- * misses are embedded once, in requests of `batch` inputs with `parallel` in
- * flight, and the results are written back pipelined with the TTL. Memory
- * stays bounded by the queue, whatever the table's size. Returns how many
+ * Rows are queued as they arrive; a full queue (batch * parallel rows, at
+ * most CE_WARM_MAX_ROWS, or CE_WARM_MAX_BYTES of text) is flushed: one
+ * pipelined Redis round trip per CE_CACHE_PIPELINE keys finds what is
+ * cached, identical texts among the misses are embedded once, in requests
+ * of up to `batch` inputs with `parallel` in flight (provider_batch.h), and
+ * the results are written back pipelined with the TTL. Returns how many
  * rows now have their vector cached (in Redis, or in the local cache when
  * Redis is unavailable). With the plugin loaded, KILL QUERY abandons the
  * requests in flight, and the Progress column of SHOW PROCESSLIST shows the
- * share of the rows read so far whose vectors are settled. */
+ * share of the rows read so far whose vectors are settled.
+ *
+ * Memory, whatever the table, batch, parallel and the model's dims: the
+ * queue (CE_WARM_MAX_ROWS rows, CE_WARM_MAX_BYTES of keys and texts as
+ * sent plus the row that filled it); a flush works in slices of at most
+ * CE_WARM_SLICE_BYTES of vectors and as much of entries being written back;
+ * and the requests in flight hold at most CE_BATCH_INFLIGHT_MAX plus one
+ * request (provider_batch.h). */
 #include "udf_entry_points.h"
 #include "udf_charset.h"
 
@@ -24,15 +33,21 @@
 #include "plugin_services.h"
 #include "provider_batch.h"
 #include "stats.h"
+#include "task.h"
 #include "text.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define SIGNATURE "cached_embed_warm(key, text)"
+#define SIGNATURE "cached_embed_warm(key, text [, task])"
 /* Text queued before a flush, whatever the row count. */
 #define CE_WARM_MAX_BYTES (16u << 20)
+/* Rows queued before a flush, whatever batch * parallel. */
+#define CE_WARM_MAX_ROWS 32768
+/* A flush embeds its misses in slices: at most this much of vectors at a
+ * time, and writes back at most this much of entries at a time. */
+#define CE_WARM_SLICE_BYTES ((size_t)8 << 20)
 
 typedef struct {
   uint8_t hash[CE_SHA256_LEN]; /* of the text as sent */
@@ -44,7 +59,8 @@ typedef struct {
 } queued;
 
 typedef struct {
-  ce_config cfg;
+  ce_config cfg; /* cfg.task: the effective task of the queued rows */
+  char default_task[CE_TASK_MAX + 1]; /* a row's task when it names none */
   long long count; /* rows of this group now cached */
   queued *rows;
   size_t n, rows_cap, max_rows; /* rows_cap in bytes */
@@ -58,11 +74,16 @@ static ce_ratelimit warm_rl = CE_RATELIMIT_INIT(5, 60);
 
 CE_EXPORT ce_udf_bool cached_embed_warm_init(UDF_INIT *initid, UDF_ARGS *args,
                                              char *message) {
-  if (args->arg_count != 2) {
+  if (args->arg_count < 2 || args->arg_count > 3) {
     snprintf(message, MYSQL_ERRMSG_SIZE,
-             SIGNATURE " expects 2 arguments, got %u", args->arg_count);
+             SIGNATURE " expects 2 or 3 arguments, got %u", args->arg_count);
     return 1;
   }
+  if (args->arg_count == 3 &&
+      ce_task_arg_check(args->arg_type[2] == STRING_RESULT, args->args[2],
+                        args->lengths[2], SIGNATURE, "cached_embed_warm",
+                        message, MYSQL_ERRMSG_SIZE))
+    return 1;
   args->arg_type[0] = STRING_RESULT;
   args->arg_type[1] = STRING_RESULT;
   warm_state *st = calloc(1, sizeof *st);
@@ -71,9 +92,14 @@ CE_EXPORT ce_udf_bool cached_embed_warm_init(UDF_INIT *initid, UDF_ARGS *args,
     return 1;
   }
   ce_config_current(&st->cfg);
+  char err[160];
+  if (ce_task_resolve(&st->cfg, NULL, 0, st->default_task, err, sizeof err))
+    st->default_task[0] = '\0'; /* the setting is checked when it is read */
   ce_local_configure((size_t)st->cfg.local_cache_mb << 20,
                      st->cfg.local_cache_max_age * 1000LL);
   st->max_rows = (size_t)st->cfg.batch * (size_t)st->cfg.parallel;
+  if (st->max_rows > CE_WARM_MAX_ROWS)
+    st->max_rows = CE_WARM_MAX_ROWS;
   st->charset = ce_udf_text_charset(args, 1, (ce_charset)st->cfg.charset);
   st->multi = ce_http_multi_new();
   if (!st->multi) {
@@ -138,18 +164,148 @@ static int by_hash(const void *a, const void *b) {
   return memcmp(x->hash, y->hash, CE_SHA256_LEN);
 }
 
-/* Looks every queued row up, embeds the misses (identical texts once),
- * stores the results; counts cached rows; empties the queue. */
-static void flush(warm_state *st) {
-  size_t n = st->n;
-  const char **keys = NULL;
-  size_t *key_lens = NULL, n_miss = 0, n_unique = 0;
-  queued **miss = NULL;
-  ce_text *texts = NULL;
-  uint8_t *vecs = NULL, *ok = NULL, *stored = NULL, *entries = NULL;
-  const uint8_t **vals = NULL;
-  size_t *val_lens = NULL;
+/* Finds which queued rows are cached (one pipelined round trip per
+ * CE_CACHE_PIPELINE keys) and counts them; the misses go to `miss`.
+ * Returns how many. */
+static size_t lookup(warm_state *st, const char **keys, size_t *key_lens,
+                     queued **miss) {
+  size_t n_miss = 0;
+  for (size_t i = 0; i < st->n; i++) {
+    keys[i] = st->arena + st->rows[i].key_off;
+    key_lens[i] = st->rows[i].key_len;
+  }
+  lookup_ctx lc = {st, ce_dims_expected(&st->cfg)};
+  ce_cache_mget(&st->cfg, keys, key_lens, st->n, on_cached, &lc);
+  for (size_t i = 0; i < st->n; i++) {
+    if (st->rows[i].hit) {
+      st->count++;
+      ce_stat_add(CE_STAT_HITS_REDIS, 1);
+    } else {
+      miss[n_miss++] = &st->rows[i];
+      ce_stat_add(CE_STAT_MISSES, 1);
+    }
+  }
+  return n_miss;
+}
+
+/* Sorts the misses by text hash: identical texts are embedded once. Fills
+ * group[u] with the first miss of unique text u (group[n_unique] = n_miss)
+ * and sets each miss's `unique`. Returns the number of unique texts. */
+static size_t dedupe(queued **miss, size_t n_miss, size_t *group) {
+  size_t n_unique = 0;
+  qsort(miss, n_miss, sizeof *miss, by_hash);
+  for (size_t i = 0; i < n_miss; i++) {
+    if (!i || memcmp(miss[i]->hash, miss[i - 1]->hash, CE_SHA256_LEN)) {
+      group[n_unique++] = i;
+      ce_text_count(miss[i]->flags); /* stats of the texts sent */
+    }
+    miss[i]->unique = n_unique - 1;
+  }
+  group[n_unique] = n_miss;
+  return n_unique;
+}
+
+/* The end of the slice of unique texts that starts at u0: at most
+ * CE_WARM_SLICE_BYTES of vectors (at least one). */
+static size_t slice_end(const warm_state *st, size_t u0, size_t n_unique) {
+  uint32_t dims = ce_provider_limit_dims(&st->cfg);
+  size_t most = CE_WARM_SLICE_BYTES / ((size_t)(dims ? dims : CE_MAX_DIMS) * 4);
+  if (!most)
+    most = 1;
+  return n_unique - u0 < most ? n_unique : u0 + most;
+}
+
+/* Writes back the misses rows[0..n) whose text was embedded (vector of
+ * unique u at vecs + (u - u0) * dims * 4), in chunks of at most
+ * CE_WARM_SLICE_BYTES of entries, and counts them. 0, or -1 out of
+ * memory. */
+static int write_back(warm_state *st, queued **rows, size_t n, size_t u0,
+                      const uint8_t *vecs, uint32_t dims, const uint8_t *ok) {
+  size_t esize = ce_entry_size(dims), chunk = CE_WARM_SLICE_BYTES / esize;
+  if (!chunk)
+    chunk = 1;
+  if (chunk > n)
+    chunk = n;
+  uint8_t *entries = malloc(chunk * esize), *stored = malloc(chunk);
+  const char **keys = malloc(chunk * sizeof *keys);
+  size_t *key_lens = malloc(chunk * sizeof *key_lens);
+  const uint8_t **vals = malloc(chunk * sizeof *vals);
+  size_t *val_lens = malloc(chunk * sizeof *val_lens);
+  queued **put = malloc(chunk * sizeof *put);
+  int rc = -1;
+  if (!entries || !stored || !keys || !key_lens || !vals || !val_lens || !put)
+    goto done;
+  int local_on = st->cfg.local_cache_mb > 0;
+  for (size_t i = 0; i < n;) {
+    size_t n_put = 0;
+    for (; i < n && n_put < chunk; i++) {
+      queued *r = rows[i];
+      if (!ok[r->unique - u0])
+        continue;
+      const uint8_t *v = vecs + (r->unique - u0) * (size_t)dims * 4;
+      ce_entry_encode(r->hash, v, dims, entries + n_put * esize);
+      keys[n_put] = st->arena + r->key_off;
+      key_lens[n_put] = r->key_len;
+      vals[n_put] = entries + n_put * esize;
+      val_lens[n_put] = esize;
+      put[n_put++] = r;
+    }
+    ce_cache_mset(&st->cfg, keys, key_lens, vals, val_lens, n_put,
+                  st->cfg.ttl, stored);
+    for (size_t k = 0; k < n_put; k++) {
+      ce_local_put(keys[k], key_lens[k], put[k]->hash,
+                   vals[k] + CE_ENTRY_HEADER, dims,
+                   (long long)st->cfg.ttl * 1000);
+      if (stored[k] || local_on)
+        st->count++;
+    }
+  }
+  rc = 0;
+done:
+  free(entries);
+  free(stored);
+  free(keys);
+  free(key_lens);
+  free(vals);
+  free(val_lens);
+  free(put);
+  return rc;
+}
+
+/* Embeds the unique texts [u0, u1) (their misses are miss[group[u0] ..
+ * group[u1])) and writes the results back. 0, or -1 out of memory. */
+static int embed_slice(warm_state *st, queued **miss, const size_t *group,
+                       size_t u0, size_t u1) {
+  size_t n = u1 - u0;
+  ce_text *texts = malloc(n * sizeof *texts);
+  uint8_t *ok = malloc(n), *vecs = NULL;
   uint32_t dims = 0;
+  int rc = -1;
+  if (!texts || !ok)
+    goto done;
+  for (size_t u = u0; u < u1; u++) { /* the texts as sent, in the arena */
+    queued *r = miss[group[u]];
+    texts[u - u0].s = st->arena + r->text_off;
+    texts[u - u0].len = r->text_len;
+  }
+  ce_provider_embed_many(&st->cfg, st->multi, texts, n, &vecs, &dims, ok);
+  rc = vecs ? write_back(st, miss + group[u0], group[u1] - group[u0], u0,
+                         vecs, dims, ok)
+            : 0;
+done:
+  free(texts);
+  free(ok);
+  free(vecs);
+  return rc;
+}
+
+/* Looks every queued row up, embeds the misses (identical texts once) slice
+ * by slice, stores the results; counts cached rows; empties the queue. */
+static void flush(warm_state *st) {
+  size_t n = st->n, n_miss, n_unique;
+  const char **keys = NULL;
+  size_t *key_lens = NULL, *group = NULL;
+  queued **miss = NULL;
 
   if (!n)
     return;
@@ -159,80 +315,15 @@ static void flush(warm_state *st) {
   keys = malloc(n * sizeof *keys);
   key_lens = malloc(n * sizeof *key_lens);
   miss = malloc(n * sizeof *miss);
-  if (!keys || !key_lens || !miss)
+  group = malloc((n + 1) * sizeof *group);
+  if (!keys || !key_lens || !miss || !group)
     goto oom;
-  for (size_t i = 0; i < n; i++) {
-    keys[i] = st->arena + st->rows[i].key_off;
-    key_lens[i] = st->rows[i].key_len;
-  }
-  lookup_ctx lc = {st, ce_dims_expected(&st->cfg)};
-  ce_cache_mget(&st->cfg, keys, key_lens, n, on_cached, &lc);
-  for (size_t i = 0; i < n; i++) {
-    if (st->rows[i].hit) {
-      st->count++;
-      ce_stat_add(CE_STAT_HITS_REDIS, 1);
-    } else {
-      miss[n_miss++] = &st->rows[i];
-      ce_stat_add(CE_STAT_MISSES, 1);
-    }
-  }
-  if (!n_miss)
-    goto done;
-
-  /* Identical texts are embedded once: sort the misses by text hash. */
-  qsort(miss, n_miss, sizeof *miss, by_hash);
-  texts = malloc(n_miss * sizeof *texts);
-  if (!texts)
-    goto oom;
-  for (size_t i = 0; i < n_miss; i++) {
-    if (i && !memcmp(miss[i]->hash, miss[i - 1]->hash, CE_SHA256_LEN)) {
-      miss[i]->unique = n_unique - 1;
-      continue;
-    }
-    texts[n_unique].s = st->arena + miss[i]->text_off;
-    texts[n_unique].len = miss[i]->text_len;
-    ce_text_count(miss[i]->flags);
-    miss[i]->unique = n_unique++;
-  }
-
-  ok = malloc(n_unique);
-  if (!ok)
-    goto oom;
-  ce_provider_embed_many(&st->cfg, st->multi, texts, n_unique, &vecs, &dims,
-                         ok);
-
-  /* Write back every miss whose text was embedded. */
-  size_t n_put = 0, esize = ce_entry_size(dims);
-  if (vecs) {
-    entries = malloc(n_miss * esize);
-    vals = malloc(n_miss * sizeof *vals);
-    val_lens = malloc(n_miss * sizeof *val_lens);
-    stored = malloc(n_miss);
-    if (!entries || !vals || !val_lens || !stored)
+  n_miss = lookup(st, keys, key_lens, miss);
+  n_unique = dedupe(miss, n_miss, group);
+  for (size_t u0 = 0, u1; u0 < n_unique && !ce_server_killed(); u0 = u1) {
+    u1 = slice_end(st, u0, n_unique);
+    if (embed_slice(st, miss, group, u0, u1))
       goto oom;
-    for (size_t i = 0; i < n_miss; i++) {
-      queued *r = miss[i];
-      if (!ok[r->unique])
-        continue;
-      const uint8_t *v = vecs + r->unique * (size_t)dims * 4;
-      ce_entry_encode(r->hash, v, dims, entries + n_put * esize);
-      keys[n_put] = st->arena + r->key_off;
-      key_lens[n_put] = r->key_len;
-      vals[n_put] = entries + n_put * esize;
-      val_lens[n_put] = esize;
-      miss[n_put] = r; /* compacted: the rows being stored */
-      n_put++;
-    }
-    ce_cache_mset(&st->cfg, keys, key_lens, vals, val_lens, n_put,
-                  st->cfg.ttl, stored);
-    int local_on = st->cfg.local_cache_mb > 0;
-    for (size_t i = 0; i < n_put; i++) {
-      ce_local_put(keys[i], key_lens[i], miss[i]->hash,
-                   vals[i] + CE_ENTRY_HEADER, dims,
-                   (long long)st->cfg.ttl * 1000);
-      if (stored[i] || local_on)
-        st->count++;
-    }
   }
   goto done;
 
@@ -244,13 +335,7 @@ done:
   free(keys);
   free(key_lens);
   free(miss);
-  free(texts);
-  free(vecs);
-  free(ok);
-  free(stored);
-  free(entries);
-  free(vals);
-  free(val_lens);
+  free(group);
   st->n = 0;
   st->arena_len = 0;
 }
@@ -271,6 +356,25 @@ CE_EXPORT void cached_embed_warm_clear(UDF_INIT *initid, ce_udf_flag *is_null,
 
 static int present(void *ctx, const uint8_t *vec, uint32_t dims) {
   (void)ctx, (void)vec, (void)dims;
+  return 0;
+}
+
+/* Makes the row's task (`task` NULL: the default) the effective one. The
+ * queued rows share one: when it changes they are flushed first. 0, or -1
+ * for a name that is no task. */
+static int use_task(warm_state *st, const char *task, size_t len) {
+  char eff[CE_TASK_MAX + 1], err[160];
+  if (!task)
+    strcpy(eff, st->default_task);
+  else if (ce_task_resolve(&st->cfg, task, len, eff, err, sizeof err)) {
+    ce_stat_add(CE_STAT_ROWS_FAILED, 1);
+    ce_log_limited(&warm_rl, "task", "warm-up: %s; row not cached", err);
+    return -1;
+  }
+  if (strcmp(eff, st->cfg.task)) {
+    flush(st);
+    strcpy(st->cfg.task, eff);
+  }
   return 0;
 }
 
@@ -297,13 +401,18 @@ CE_EXPORT void cached_embed_warm_add(UDF_INIT *initid, UDF_ARGS *args,
                    st->cfg.cache_off);
     return;
   }
+  if (use_task(st, args->arg_count == 3 ? args->args[2] : NULL,
+               args->arg_count == 3 ? args->lengths[2] : 0))
+    return;
   /* The text as sent goes into the arena, then its key (which depends on
    * the text's hash when content-addressed); both are kept only if the row
    * is queued. */
   size_t max = (size_t)st->cfg.max_text_bytes;
+  const char *prefix = ce_task_prefix(&st->cfg);
+  size_t plen = strlen(prefix);
   if (ce_grow(&st->rows, &st->rows_cap, (st->n + 1) * sizeof *st->rows) ||
       ce_grow(&st->arena, &st->arena_cap,
-              st->arena_len + ce_text_prepare_cap(text_len, max) +
+              st->arena_len + plen + ce_text_prepare_cap(text_len, max) +
                   CE_KEY_MAX)) {
     ce_log_limited(&warm_rl, NULL, "warm-up: out of memory; row skipped");
     return;
@@ -313,8 +422,8 @@ CE_EXPORT void cached_embed_warm_add(UDF_INIT *initid, UDF_ARGS *args,
   char *out = st->arena + st->arena_len;
   const char *sent;
   size_t sent_len;
-  if (ce_text_prepare(text, text_len, max, st->charset, out, &sent, &sent_len,
-                      &r->flags)) {
+  if (ce_text_prepare_prefixed(prefix, plen, text, text_len, max, st->charset,
+                               out, &sent, &sent_len, &r->flags)) {
     ce_text_refuse_wide(args->args[0], args->lengths[0], "row skipped");
     return;
   }

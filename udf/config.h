@@ -27,6 +27,10 @@ typedef enum { CE_ON_ERROR_NULL = 0, CE_ON_ERROR_ERROR = 1 } ce_on_error;
 #define CE_ROUTE_CACHE 4
 
 #define CE_OFF_MSG 200
+/* Longest task name in bytes (the `task` setting and the task argument). */
+#define CE_TASK_MAX 63
+/* Longest query_prefix / passage_prefix in bytes. */
+#define CE_PREFIX_MAX 255
 
 typedef struct ce_config {
 #define CE_STR(name, size, def, flags, check, help) char name[size];
@@ -45,6 +49,11 @@ typedef struct ce_config {
 
 #define CE_CONFIG_DEFAULT_PATH "/etc/mysql/cached_embed.cnf"
 #define CE_MAX_DIMS 16384
+/* max_request_tokens when unset: OpenAI refuses requests over 300,000
+ * tokens summed over their inputs; Jina publishes no such cap, but a request
+ * must fit the key's tokens-per-minute allowance. */
+#define CE_MAX_REQUEST_TOKENS_OPENAI 250000
+#define CE_MAX_REQUEST_TOKENS_JINA 100000
 /* The longest TTL, in seconds (ten years): the `ttl` setting's bound (in
  * settings.def), and the clamp of a ttl_seconds argument. */
 #define CE_TTL_MAX 315360000L
@@ -98,6 +107,9 @@ void ce_setting_format(const ce_config *c, const ce_setting *s, char *out,
 
 void ce_config_defaults(ce_config *c);
 
+/* max_request_tokens, or the dialect's default when it is 0. */
+long ce_config_max_request_tokens(const ce_config *c);
+
 /* Sets one setting from its text. Returns 0, or -1 with a message in `err`
  * (which never contains the value of a secret). Unknown keys return -1 as
  * well. A bad value leaves the setting as it was. */
@@ -120,6 +132,10 @@ int ce_config_parse_ini(ce_config *c, const char *text, size_t len,
 int ce_config_apply_env(ce_config *c, const char *(*get)(const char *name),
                         void (*report)(void *ctx, int line, const char *msg),
                         void *ctx);
+
+/* 1 when s[0..len) is a task name: 1..CE_TASK_MAX ASCII letters, digits,
+ * '.', '-' or '_' (Jina's names, e.g. retrieval.query, text-matching). */
+int ce_task_name_valid(const char *s, size_t len);
 
 /* 1 when `endpoint`'s host is api.jina.ai or under .jina.ai. */
 int ce_endpoint_is_jina(const char *endpoint);

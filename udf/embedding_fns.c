@@ -3,8 +3,9 @@
  *   embedding_dims(v)       INTEGER  number of float32 values
  *   embedding_to_json(v)    STRING   "[v0,v1,...]", shortest round-trip text,
  *                                    accepted by VEC_FromText / STRING_TO_VECTOR
- * NULL in, a BLOB whose length is 0 or not a multiple of 4, differing
- * lengths or a zero-norm vector (cosine) give NULL (is_null), never *error. */
+ * NULL in, a BLOB whose length is 0 or not a multiple of 4 or over
+ * CE_MAX_DIMS floats, differing lengths or a zero-norm vector (cosine) give
+ * NULL (is_null), never *error. */
 #include "udf_entry_points.h"
 
 #include "config.h"
@@ -32,13 +33,15 @@ static int check_args(UDF_ARGS *args, unsigned want, const char *signature,
   return 0;
 }
 
-/* The number of float32 values in argument i, or 0 when it is NULL or its
- * length is not a positive multiple of 4. */
+/* The number of float32 values in argument i, or 0 when it is NULL, its
+ * length is not a positive multiple of 4, or it holds more than CE_MAX_DIMS
+ * values (no vector is that long: a bigger BLOB is not one, and its text
+ * would take 16 bytes a value). */
 static size_t vec_dims(UDF_ARGS *args, unsigned i) {
   if (!args->args[i])
     return 0;
   unsigned long len = args->lengths[i];
-  if (len == 0 || len % 4)
+  if (len == 0 || len % 4 || len / 4 > CE_MAX_DIMS)
     return 0;
   return (size_t)(len / 4);
 }

@@ -165,6 +165,8 @@ int ce_http_prepare(ce_http_call *c, const ce_config *cfg, const char *json,
     curl_easy_setopt(h, CURLOPT_CAINFO, cfg->ca_file);
   curl_easy_setopt(h, CURLOPT_USERAGENT, "cached_embed/1.0");
   curl_easy_setopt(h, CURLOPT_ERRORBUFFER, c->errbuf);
+  /* A Content-Length over the limit fails at once (else: on_body). */
+  curl_easy_setopt(h, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)limit);
   curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
   curl_easy_setopt(h, CURLOPT_WRITEDATA, c);
   curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);

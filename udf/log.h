@@ -8,9 +8,9 @@
 
 #define CE_RATELIMIT_SLOTS 16
 
-/* A rate limit per kind of message: each distinct class (e.g. the error
- * text) gets at most `burst` lines per `window_s` seconds; the rest are
- * counted and reported with the next line of that class that passes. */
+/* A rate limit per kind of message: each class gets at most `burst` lines
+ * per `window_s` seconds; the rest are counted and reported with the next
+ * line of that class that passes. */
 typedef struct ce_ratelimit {
   pthread_mutex_t mu;
   unsigned burst;
@@ -29,8 +29,11 @@ typedef struct ce_ratelimit {
 /* Writes "<timestamp> cached_embed: <message>\n" in one write(2). */
 void ce_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
-/* Like ce_log, subject to `rl` for the class `cls` (NULL: the format
- * string). Returns 1 when the line was written. */
+/* Like ce_log, subject to `rl` for the class `cls`: a short constant name
+ * of the kind of message ("circuit open", "provider answered an error"), or
+ * NULL for the format string. Never formatted text: a message that carries
+ * changing numbers would make every line a class of its own, never limited.
+ * Returns 1 when the line was written. */
 int ce_log_limited(ce_ratelimit *rl, const char *cls, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 

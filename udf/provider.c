@@ -5,11 +5,10 @@
 #include "guard.h"
 #include "http.h"
 #include "stats.h"
+#include "task.h"
 #include "vector.h"
 
-#include <float.h>
 #include <jansson.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,8 +34,9 @@ char *ce_provider_request_json(const ce_config *cfg, const ce_text *in,
     json_object_set_new(root, "normalized", json_true());
     if (cfg->truncate)
       json_object_set_new(root, "truncate", json_true());
-    if (cfg->task[0])
-      json_object_set_new(root, "task", json_string(cfg->task));
+    const char *task = ce_task_wire(cfg); /* the call's, if the model takes it */
+    if (task)
+      json_object_set_new(root, "task", json_string(task));
   } else {
     json_object_set_new(root, "encoding_format", json_string("base64"));
   }
@@ -47,139 +47,6 @@ done:
   json_decref(input);
   json_decref(root);
   return out;
-}
-
-/* Decodes one vector into `dst` (cap bytes); returns dims or 0 on error. */
-static uint32_t decode_vector(json_t *emb, uint8_t *dst, size_t cap,
-                              char *err, size_t errlen) {
-  if (json_is_string(emb)) {
-    size_t out_len;
-    if (ce_base64_decode(json_string_value(emb), json_string_length(emb), dst,
-                         cap, &out_len) ||
-        out_len % 4) {
-      snprintf(err, errlen, "embedding is not base64 of float32 values");
-      return 0;
-    }
-    if (!out_len)
-      snprintf(err, errlen, "embedding is empty");
-    return (uint32_t)(out_len / 4);
-  }
-  if (json_is_array(emb)) {
-    size_t n = json_array_size(emb);
-    if (!n)
-      snprintf(err, errlen, "embedding is empty");
-    if (n * 4 > cap) {
-      snprintf(err, errlen, "embedding has more than %d values", CE_MAX_DIMS);
-      return 0;
-    }
-    for (size_t i = 0; i < n; i++) {
-      json_t *v = json_array_get(emb, i);
-      double d = json_number_value(v);
-      if (!json_is_number(v) || !isfinite(d) || fabs(d) > FLT_MAX) {
-        snprintf(err, errlen, "embedding value %zu is not a float32 number",
-                 i);
-        return 0;
-      }
-      ce_f32_store(dst + 4 * i, (float)d);
-    }
-    return (uint32_t)n;
-  }
-  snprintf(err, errlen, "embedding is neither base64 nor an array");
-  return 0;
-}
-
-int ce_provider_parse_response(const char *body, size_t len, size_t n,
-                               uint32_t want_dims, ce_embeddings *out,
-                               char *err, size_t errlen) {
-  json_error_t jerr;
-  json_t *root = json_loadb(body, len, 0, &jerr);
-  uint8_t *vecs = NULL, *seen = NULL, *one = NULL;
-  uint32_t dims = 0;
-  int rc = -1;
-
-  memset(out, 0, sizeof *out);
-  if (!root) {
-    snprintf(err, errlen, "response is not JSON (%.60s)", jerr.text);
-    return -1;
-  }
-  json_t *data = json_object_get(root, "data");
-  if (!json_is_array(data)) {
-    snprintf(err, errlen, "response has no data array");
-    goto done;
-  }
-  if (json_array_size(data) != n) {
-    snprintf(err, errlen, "expected %zu embeddings, got %zu", n,
-             json_array_size(data));
-    goto done;
-  }
-  one = malloc((size_t)CE_MAX_DIMS * 4);
-  seen = calloc(n ? n : 1, 1);
-  if (!one || !seen) {
-    snprintf(err, errlen, "out of memory");
-    goto done;
-  }
-  for (size_t i = 0; i < n; i++) {
-    json_t *item = json_array_get(data, i);
-    json_t *idx = json_object_get(item, "index");
-    json_int_t k = json_is_integer(idx) ? json_integer_value(idx) : (json_int_t)i;
-    if (idx && !json_is_integer(idx)) {
-      snprintf(err, errlen, "data[%zu].index is not an integer", i);
-      goto done;
-    }
-    if (k < 0 || (size_t)k >= n || seen[k]) {
-      snprintf(err, errlen, "data[%zu].index %lld is out of range or repeated",
-               i, (long long)k);
-      goto done;
-    }
-    seen[k] = 1;
-    uint32_t d = decode_vector(json_object_get(item, "embedding"), one,
-                               (size_t)CE_MAX_DIMS * 4, err, errlen);
-    if (!d)
-      goto done;
-    if (!dims) {
-      if (want_dims && d != want_dims) {
-        snprintf(err, errlen, "expected %u dimensions, got %u", want_dims, d);
-        goto done;
-      }
-      dims = d;
-      vecs = malloc((size_t)n * dims * 4);
-      if (!vecs) {
-        snprintf(err, errlen, "out of memory");
-        goto done;
-      }
-    } else if (d != dims) {
-      snprintf(err, errlen, "embeddings differ in length: %u and %u", dims, d);
-      goto done;
-    }
-    if (!ce_vec_finite(one, d)) {
-      snprintf(err, errlen, "embedding %lld has NaN or infinite values",
-               (long long)k);
-      goto done;
-    }
-    memcpy(vecs + (size_t)k * dims * 4, one, (size_t)dims * 4);
-  }
-  if (n && !dims) {
-    snprintf(err, errlen, "empty embeddings");
-    goto done;
-  }
-  json_t *usage = json_object_get(root, "usage");
-  json_t *tok = json_object_get(usage, "total_tokens");
-  if (!json_is_integer(tok))
-    tok = json_object_get(usage, "prompt_tokens");
-  out->tokens = json_is_integer(tok) && json_integer_value(tok) > 0
-                    ? (uint64_t)json_integer_value(tok)
-                    : 0;
-  out->vecs = vecs;
-  out->dims = dims;
-  out->n = n;
-  vecs = NULL;
-  rc = 0;
-done:
-  free(vecs);
-  free(seen);
-  free(one);
-  json_decref(root);
-  return rc;
 }
 
 /* RFC 6750's b64token characters: what follows "Bearer ". */
@@ -276,9 +143,51 @@ long ce_backoff_ms(int attempt, unsigned *seed) {
   return base / 2 + (long)(x % (unsigned)(base / 2 + 1));
 }
 
-size_t ce_provider_response_limit(size_t n) {
-  /* A float array of CE_MAX_DIMS values as text is about 20 bytes a value. */
-  return ((size_t)1 << 20) + n * (size_t)CE_MAX_DIMS * 20;
+size_t ce_provider_response_limit(size_t n, uint32_t dims) {
+  size_t d = dims ? dims : CE_MAX_DIMS;
+  return CE_RESPONSE_FIXED_BYTES +
+         n * (d * CE_RESPONSE_VALUE_BYTES + CE_RESPONSE_ITEM_BYTES);
+}
+
+uint32_t ce_provider_limit_dims(const ce_config *cfg) {
+  uint32_t d = ce_dims_fixed(cfg);
+  if (d)
+    return d;
+  d = ce_dims_expected(cfg);
+  if (!d)
+    return 0;
+  return d >= CE_MAX_DIMS / 2 ? CE_MAX_DIMS : 2 * d;
+}
+
+uint64_t ce_provider_tokens_estimate(size_t bytes, size_t n) {
+  return (uint64_t)bytes / 2 + n;
+}
+
+/* Case-insensitive substring test. */
+static int has_word(const char *s, const char *w) {
+  size_t n = strlen(w);
+  for (; *s; s++)
+    if (!strncasecmp(s, w, n))
+      return 1;
+  return 0;
+}
+
+int ce_provider_too_large(long status, const char *msg) {
+  static const char *const what[] = {"token", "input", "item", "batch",
+                                     "payload", "request", "size"};
+  static const char *const over[] = {"max", "exceed", "too many", "too long",
+                                     "too large", "larger than", "at most",
+                                     "limit"};
+  int w = 0, o = 0;
+  if (status == 413)
+    return 1;
+  if (status != 400 && status != 422)
+    return 0;
+  for (size_t i = 0; i < sizeof what / sizeof what[0]; i++)
+    w |= has_word(msg, what[i]);
+  for (size_t i = 0; i < sizeof over / sizeof over[0]; i++)
+    o |= has_word(msg, over[i]);
+  return w && o;
 }
 
 void ce_embeddings_free(ce_embeddings *e) {
@@ -286,25 +195,49 @@ void ce_embeddings_free(ce_embeddings *e) {
   memset(e, 0, sizeof *e);
 }
 
+/* The kind of an error answer, a constant string. */
+static const char *status_class(long status) {
+  if (status == 429)
+    return "provider answered 429";
+  if (status == 401 || status == 403)
+    return "provider answered 401/403";
+  if (status >= 500)
+    return "provider answered 5xx";
+  return "provider answered 4xx";
+}
+
 /* The verdict on one attempt, without side effects but the message. */
 static int judge(const ce_config *cfg, ce_http_call *call, CURLcode cc,
                  long long t0_ms, size_t n, ce_embeddings *out, long *wait_ms,
-                 int *outcome, char *err, size_t errlen) {
+                 int *outcome, char *err, size_t errlen, const char **cls) {
   *wait_ms = -1;
   *outcome = CE_GUARD_FAIL;
+  if (cc == CURLE_FILESIZE_EXCEEDED) /* announced by its Content-Length */
+    call->overflow = 1;
   if (cc != CURLE_OK) {
-    snprintf(err, errlen, "provider request failed: %s",
-             ce_http_strerror(call, cc));
+    *cls = call->overflow ? CE_FAIL_TOO_BIG : curl_easy_strerror(cc);
+    if (call->overflow)
+      snprintf(err, errlen,
+               "provider sent a bad response: larger than %zu bytes for %zu "
+               "inputs",
+               call->limit, n);
+    else
+      snprintf(err, errlen, "provider request failed: %s",
+               ce_http_strerror(call, cc));
     return call->overflow ? -1 : 1;
   }
   ce_stat_latency((uint64_t)(ce_mono_ms() - t0_ms) * 1000);
   if (call->status == 200) {
     char why[160];
+    *cls = NULL;
     if (ce_provider_parse_response(call->body ? call->body : "", call->len, n,
-                                   ce_dims_fixed(cfg), out, why, sizeof why) ||
+                                   ce_dims_fixed(cfg), out, why, sizeof why,
+                                   cls) ||
         ce_dims_check(cfg, out->dims, why, sizeof why)) {
       ce_embeddings_free(out);
       snprintf(err, errlen, "provider sent a bad response: %s", why);
+      if (!*cls)
+        *cls = "provider sent vectors of another length";
       return -1;
     }
     ce_stat_add(CE_STAT_PROVIDER_INPUTS, n);
@@ -316,38 +249,46 @@ static int judge(const ce_config *cfg, ce_http_call *call, CURLcode cc,
   ce_provider_error_message(call->body ? call->body : "", call->len,
                             cfg->api_key, msg, sizeof msg);
   snprintf(err, errlen, "provider answered %ld: %s", call->status, msg);
+  *cls = status_class(call->status);
   *wait_ms = call->retry_after_ms;
   *outcome = ce_guard_outcome_for_status(call->status);
-  return ce_provider_retryable(call->status) ? 1 : -1;
+  if (ce_provider_retryable(call->status))
+    return 1;
+  return ce_provider_too_large(call->status, msg) ? -2 : -1;
 }
 
 int ce_provider_judge(const ce_config *cfg, ce_guard_ticket *ticket,
                       ce_http_call *call, CURLcode cc, long long t0_ms,
                       size_t n, ce_embeddings *out, long *wait_ms, char *err,
-                      size_t errlen) {
+                      size_t errlen, const char **cls) {
   int outcome;
   ce_stat_add(CE_STAT_PROVIDER_REQUESTS, 1);
-  int verdict =
-      judge(cfg, call, cc, t0_ms, n, out, wait_ms, &outcome, err, errlen);
+  int verdict = judge(cfg, call, cc, t0_ms, n, out, wait_ms, &outcome, err,
+                      errlen, cls);
   /* The circuit breaker and cost guard (guard.h) see every attempt. */
   ce_guard_result(cfg, ticket, outcome, verdict == 0 ? out->tokens : 0);
   return verdict;
 }
 
 int ce_provider_admit(const ce_config *cfg, const ce_text *in, size_t n,
-                      ce_guard_ticket *ticket, char *err, size_t errlen) {
+                      long wait_ms, long *later_ms, ce_guard_ticket *ticket,
+                      char *err, size_t errlen, const char **cls) {
   size_t text_bytes = 0;
   /* A bad endpoint, dialect or key: no request at all (fail closed). */
   if (cfg->provider_off[0]) {
     snprintf(err, errlen, "provider disabled: %s", cfg->provider_off);
-    return -1;
+    *cls = CE_FAIL_OFF;
+    return CE_ADMIT_OFF;
   }
   for (size_t i = 0; i < n; i++)
     text_bytes += in[i].len;
-  if (ce_guard_admit(cfg, n, text_bytes, ticket, err, errlen) == 0)
-    return 0;
-  ce_stat_add(CE_STAT_GUARD_REJECTS, 1);
-  return -1;
+  int rc = ce_guard_admit(cfg, n, text_bytes, wait_ms, later_ms, ticket, err,
+                          errlen);
+  if (rc == CE_ADMIT_CIRCUIT || rc == CE_ADMIT_BUDGET) {
+    *cls = rc == CE_ADMIT_CIRCUIT ? CE_FAIL_CIRCUIT : CE_FAIL_BUDGET;
+    ce_stat_add(CE_STAT_GUARD_REJECTS, 1);
+  }
+  return rc;
 }
 
 static __thread unsigned jitter_seed;
@@ -382,36 +323,52 @@ long ce_provider_retry_delay(const ce_config *cfg, int verdict, int attempt,
 }
 
 int ce_provider_embed(const ce_config *cfg, const ce_text *in, size_t n,
-                      ce_embeddings *out, char *err, size_t errlen) {
+                      ce_embeddings *out, char *err, size_t errlen,
+                      const char **cls) {
   char *json = ce_provider_request_json(cfg, in, n);
   long long deadline = ce_mono_ms() + cfg->timeout_ms;
+  ce_guard_ticket ticket;
   int rc = -1;
 
   memset(out, 0, sizeof *out);
   err[0] = '\0';
+  *cls = CE_FAIL_LOCAL;
   if (!json) {
     snprintf(err, errlen, "could not build the request (invalid UTF-8?)");
     return -1;
   }
+  ce_guard_ticket_init(&ticket);
   for (int attempt = 0;; attempt++) {
-    long remaining = ce_provider_time_left(cfg, deadline, err, errlen);
     ce_http_call call;
-    ce_guard_ticket ticket;
     long wait;
 
-    if (!remaining)
+    long remaining = ce_provider_time_left(cfg, deadline, err, errlen);
+    if (!remaining) {
+      *cls = CE_FAIL_TIMEOUT;
       break;
-    if (ce_provider_admit(cfg, in, n, &ticket, err, errlen))
+    }
+    if (ce_provider_admit(cfg, in, n, remaining, NULL, &ticket, err, errlen,
+                          cls) != CE_ADMIT_GO)
       break;
-    if (ce_http_prepare(&call, cfg, json, remaining,
-                        ce_provider_response_limit(n), err, errlen)) {
+    /* Again: the guard may have waited (cost guard wait, half-open). */
+    remaining = ce_provider_time_left(cfg, deadline, err, errlen);
+    if (!remaining) {
       ce_guard_result(cfg, &ticket, CE_GUARD_NOT_SENT, 0);
+      *cls = CE_FAIL_TIMEOUT;
+      break;
+    }
+    if (ce_http_prepare(&call, cfg, json, remaining,
+                        ce_provider_response_limit(
+                            n, ce_provider_limit_dims(cfg)),
+                        err, errlen)) {
+      ce_guard_result(cfg, &ticket, CE_GUARD_NOT_SENT, 0);
+      *cls = CE_FAIL_LOCAL;
       break;
     }
     long long t0 = ce_mono_ms();
     CURLcode cc = ce_http_perform(&call);
     int verdict = ce_provider_judge(cfg, &ticket, &call, cc, t0, n, out,
-                                    &wait, err, errlen);
+                                    &wait, err, errlen, cls);
     ce_http_finish(&call);
     if (verdict == 0) {
       rc = 0;
@@ -424,6 +381,7 @@ int ce_provider_embed(const ce_config *cfg, const ce_text *in, size_t n,
     ce_sleep_ms(wait);
     ce_stat_add(CE_STAT_RETRIES, 1);
   }
+  ce_guard_request_done(cfg, &ticket);
   free(json);
   if (rc)
     ce_stat_add(CE_STAT_PROVIDER_ERRORS, 1);

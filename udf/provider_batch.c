@@ -1,6 +1,8 @@
 #include "provider_batch.h"
 
 #include "clock.h"
+#include "dims.h"
+#include "grow.h"
 #include "guard.h"
 #include "log.h"
 #include "plugin_services.h"
@@ -10,111 +12,253 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef enum { JOB_READY, JOB_RUNNING, JOB_DONE, JOB_FAILED } job_state;
+typedef enum {
+  JOB_READY,   /* waiting for its (next) attempt at start_at */
+  JOB_RUNNING, /* a transfer in flight */
+  JOB_DONE,
+  JOB_FAILED,
+  JOB_SPLIT /* refused as too large; its inputs went to two new requests */
+} job_state;
 
 typedef struct {
   size_t first, count; /* the inputs of this request */
   char *json;
+  size_t cost;          /* bytes reserved: JSON + response limit */
   ce_http_call call;
-  ce_guard_ticket ticket; /* the attempt in flight */
+  ce_guard_ticket ticket;
   job_state state;
   int attempt;
   long long deadline, start_at, t0;
+  const char *cls; /* kind of the failure in err */
   char err[320];
 } job;
+
+typedef struct {
+  const ce_config *cfg;
+  CURLM *multi;
+  const ce_text *in;
+  size_t n, next; /* inputs; the first one not yet in a request */
+  job **jobs;
+  size_t n_jobs, jobs_cap; /* jobs_cap in bytes */
+  uint8_t **vecs;
+  uint32_t *dims;
+  uint8_t *ok;
+  size_t inflight;   /* bytes reserved by requests not finished */
+  int unfinished;    /* requests formed and not finished */
+  int scouted;       /* the one-input request for unknown dims was formed */
+  job *scout;        /* ... and is not finished */
+} batch;
 
 static ce_ratelimit batch_rl = CE_RATELIMIT_INIT(5, 60);
 
 /* Copies a request's vectors into place; 0, or -1 on dims trouble. */
-static int store(job *j, const ce_embeddings *e, uint8_t **vecs, uint32_t *dims,
-                 size_t n, uint8_t *ok) {
-  if (!*vecs) {
-    *vecs = malloc(n * (size_t)e->dims * 4);
-    if (!*vecs) {
-      snprintf(j->err, sizeof j->err, "out of memory for %zu vectors", n);
+static int store(batch *b, job *j, const ce_embeddings *e) {
+  if (!*b->vecs) {
+    *b->vecs = malloc(b->n * (size_t)e->dims * 4);
+    if (!*b->vecs) {
+      snprintf(j->err, sizeof j->err, "out of memory for %zu vectors", b->n);
+      j->cls = CE_FAIL_LOCAL;
       return -1;
     }
-    *dims = e->dims;
-  } else if (e->dims != *dims) {
-    snprintf(j->err, sizeof j->err, "vectors of %u and %u dimensions", *dims,
-             e->dims);
+    *b->dims = e->dims;
+  } else if (e->dims != *b->dims) {
+    snprintf(j->err, sizeof j->err, "vectors of %u and %u dimensions",
+             *b->dims, e->dims);
+    j->cls = CE_FAIL_RESPONSE;
     return -1;
   }
-  memcpy(*vecs + j->first * (size_t)*dims * 4, e->vecs,
-         j->count * (size_t)*dims * 4);
-  memset(ok + j->first, 1, j->count);
+  memcpy(*b->vecs + j->first * (size_t)*b->dims * 4, e->vecs,
+         j->count * (size_t)*b->dims * 4);
+  memset(b->ok + j->first, 1, j->count);
   return 0;
 }
 
-static void fail(job *j) {
-  j->state = JOB_FAILED;
+/* A request is over: gives back what it reserved, reports it once. */
+static void finished(batch *b, job *j, job_state s) {
+  j->state = s;
+  free(j->json);
+  j->json = NULL;
+  b->inflight -= j->cost;
+  b->unfinished--;
+  if (b->scout == j)
+    b->scout = NULL;
+  ce_guard_request_done(b->cfg, &j->ticket);
+}
+
+static void fail(batch *b, job *j) {
+  finished(b, j, JOB_FAILED);
   ce_server_progress_add(j->count, 0);
   ce_stat_add(CE_STAT_PROVIDER_ERRORS, 1);
-  ce_log_limited(&batch_rl, j->err,
+  ce_log_limited(&batch_rl, j->cls,
                  "warm-up request of %zu inputs failed: %s; those rows are "
                  "not cached",
                  j->count, j->err);
 }
 
-/* Starts the attempt of a ready job whose time has come. */
-static void start(const ce_config *cfg, CURLM *multi, const ce_text *in,
-                  job *j) {
+/* A new request for inputs [first, first + count), ready to start. */
+static job *add_job(batch *b, size_t first, size_t count) {
+  job *j = calloc(1, sizeof *j);
+  if (!j || ce_grow(&b->jobs, &b->jobs_cap, (b->n_jobs + 1) * sizeof *b->jobs)) {
+    free(j);
+    return NULL;
+  }
+  b->jobs[b->n_jobs++] = j;
+  j->first = first;
+  j->count = count;
+  j->state = JOB_READY;
+  j->cls = CE_FAIL_LOCAL;
+  ce_guard_ticket_init(&j->ticket);
+  b->unfinished++;
+  j->json = ce_provider_request_json(b->cfg, b->in + first, count);
+  if (!j->json) {
+    snprintf(j->err, sizeof j->err,
+             "could not build the request (invalid UTF-8?)");
+    fail(b, j);
+    return j;
+  }
+  j->cost = strlen(j->json) +
+            ce_provider_response_limit(count, ce_provider_limit_dims(b->cfg));
+  b->inflight += j->cost;
+  return j;
+}
+
+/* How many inputs one request may hold now. */
+static size_t max_inputs(batch *b) {
+  uint32_t dims = ce_provider_limit_dims(b->cfg);
+  size_t per = ce_provider_response_limit(1, dims) - CE_RESPONSE_FIXED_BYTES;
+  size_t most = (CE_BATCH_RESPONSE_MAX - CE_RESPONSE_FIXED_BYTES) / per;
+  if (most > (size_t)b->cfg->batch)
+    most = (size_t)b->cfg->batch;
+  if (!dims && !b->scouted) /* learn the length from one input first */
+    most = 1;
+  return most ? most : 1;
+}
+
+/* Forms the next request from the inputs left, packed by count, estimated
+ * tokens and response size. 0, or -1 when nothing may start now. */
+static int form(batch *b) {
+  if (b->next >= b->n || b->scout || b->unfinished >= b->cfg->parallel ||
+      (b->unfinished && b->inflight >= CE_BATCH_INFLIGHT_MAX))
+    return -1;
+  size_t most = max_inputs(b), count = 0, bytes = 0;
+  uint64_t budget = (uint64_t)ce_config_max_request_tokens(b->cfg), tokens = 0;
+  while (b->next + count < b->n && count < most) {
+    size_t len = b->in[b->next + count].len;
+    uint64_t t = ce_provider_tokens_estimate(len, 1);
+    if (count && (tokens + t > budget || bytes + len > CE_BATCH_TEXT_MAX))
+      break;
+    tokens += t;
+    bytes += len;
+    count++;
+  }
+  int scout = !ce_dims_expected(b->cfg) && !b->scouted;
+  job *j = add_job(b, b->next, count);
+  if (!j) {
+    ce_log("warm-up: out of memory for a request; %zu rows are not cached",
+           b->n - b->next);
+    b->next = b->n;
+    return -1;
+  }
+  b->next += count;
+  if (scout) {
+    b->scouted = 1;
+    if (j->state == JOB_READY)
+      b->scout = j;
+  }
+  return 0;
+}
+
+/* Starts the attempt of a ready request whose time has come; the guard may
+ * put it off (start_at later) instead. */
+static void start(batch *b, job *j) {
+  const ce_config *cfg = b->cfg;
   long long now = ce_mono_ms();
+  long later = 0;
   long remaining =
       ce_provider_time_left(cfg, j->deadline, j->err, sizeof j->err);
   if (!remaining) {
-    fail(j);
+    j->cls = CE_FAIL_TIMEOUT;
+    fail(b, j);
     return;
   }
-  if (ce_provider_admit(cfg, in + j->first, j->count, &j->ticket, j->err,
-                        sizeof j->err)) {
-    fail(j);
+  int rc = ce_provider_admit(cfg, b->in + j->first, j->count, remaining,
+                             &later, &j->ticket, j->err, sizeof j->err,
+                             &j->cls);
+  if (rc == CE_ADMIT_LATER) {
+    j->start_at = now + (later > 0 ? later : 1);
+    return;
+  }
+  if (rc != CE_ADMIT_GO) {
+    fail(b, j);
     return;
   }
   if (ce_http_prepare(&j->call, cfg, j->json, remaining,
-                      ce_provider_response_limit(j->count), j->err,
-                      sizeof j->err)) {
+                      ce_provider_response_limit(j->count,
+                                                 ce_provider_limit_dims(cfg)),
+                      j->err, sizeof j->err)) {
     ce_guard_result(cfg, &j->ticket, CE_GUARD_NOT_SENT, 0);
-    fail(j);
+    j->cls = CE_FAIL_LOCAL;
+    fail(b, j);
     return;
   }
   curl_easy_setopt(j->call.easy, CURLOPT_PRIVATE, (char *)j);
-  if (curl_multi_add_handle(multi, j->call.easy) != CURLM_OK) {
+  if (curl_multi_add_handle(b->multi, j->call.easy) != CURLM_OK) {
     ce_http_finish(&j->call);
     ce_guard_result(cfg, &j->ticket, CE_GUARD_NOT_SENT, 0);
     snprintf(j->err, sizeof j->err, "could not start an http transfer");
-    fail(j);
+    j->cls = CE_FAIL_LOCAL;
+    fail(b, j);
     return;
   }
   j->t0 = now;
   j->state = JOB_RUNNING;
 }
 
-/* Judges a finished transfer: done, failed, or ready again after a wait. */
-static void finish(const ce_config *cfg, CURLM *multi, job *j, CURLcode cc,
-                   uint8_t **vecs, uint32_t *dims, size_t n, uint8_t *ok) {
+/* A request refused as too large: two requests of half the inputs each. */
+static void split(batch *b, job *j) {
+  size_t half = j->count / 2;
+  ce_log_limited(&batch_rl, "request too large",
+                 "warm-up request of %zu inputs refused as too large (%s); "
+                 "sending it again as two of %zu and %zu",
+                 j->count, j->err, half, j->count - half);
+  finished(b, j, JOB_SPLIT);
+  if (!add_job(b, j->first, half) ||
+      !add_job(b, j->first + half, j->count - half))
+    ce_log("warm-up: out of memory for a request; %zu rows are not cached",
+           j->count);
+}
+
+/* Judges a finished transfer: done, failed, split, or ready again after a
+ * wait. */
+static void finish(batch *b, job *j, CURLcode cc) {
+  const ce_config *cfg = b->cfg;
   ce_embeddings e;
   long wait;
   curl_easy_getinfo(j->call.easy, CURLINFO_RESPONSE_CODE, &j->call.status);
-  curl_multi_remove_handle(multi, j->call.easy);
-  int verdict = ce_provider_judge(cfg, &j->ticket, &j->call, cc, j->t0,
-                                  j->count, &e, &wait, j->err, sizeof j->err);
+  curl_multi_remove_handle(b->multi, j->call.easy);
+  int verdict =
+      ce_provider_judge(cfg, &j->ticket, &j->call, cc, j->t0, j->count, &e,
+                        &wait, j->err, sizeof j->err, &j->cls);
   ce_http_finish(&j->call);
   if (verdict == 0) {
-    int rc = store(j, &e, vecs, dims, n, ok);
+    int rc = store(b, j, &e);
     ce_embeddings_free(&e);
     if (rc) {
-      fail(j);
+      fail(b, j);
     } else {
-      j->state = JOB_DONE;
+      finished(b, j, JOB_DONE);
       ce_server_progress_add(j->count, 0);
     }
+    return;
+  }
+  if (verdict == -2 && j->count > 1) {
+    split(b, j);
     return;
   }
   wait = ce_provider_retry_delay(cfg, verdict, j->attempt, wait, j->deadline,
                                  j->err, sizeof j->err);
   if (wait < 0) {
-    fail(j);
+    fail(b, j);
     return;
   }
   j->attempt++;
@@ -125,82 +269,84 @@ static void finish(const ce_config *cfg, CURLM *multi, job *j, CURLcode cc,
 
 /* KILL QUERY: every transfer in flight is dropped (its connection closed,
  * its answer never read) and nothing more starts. Not a provider failure:
- * the guard gets the tickets back unjudged. */
-static void abandon(const ce_config *cfg, CURLM *multi, job *jobs,
-                    size_t n_jobs) {
+ * the guard gets the tickets back unjudged, and the circuit counts none of
+ * these requests. */
+static void abandon(batch *b) {
   int running = 0, waiting = 0;
-  for (size_t i = 0; i < n_jobs; i++) {
-    job *j = &jobs[i];
+  for (size_t i = 0; i < b->n_jobs; i++) {
+    job *j = b->jobs[i];
     if (j->state == JOB_RUNNING) {
-      curl_multi_remove_handle(multi, j->call.easy);
+      curl_multi_remove_handle(b->multi, j->call.easy);
       ce_http_finish(&j->call);
-      ce_guard_result(cfg, &j->ticket, CE_GUARD_NOT_SENT, 0);
+      ce_guard_result(b->cfg, &j->ticket, CE_GUARD_NOT_SENT, 0);
       running++;
     } else if (j->state == JOB_READY) {
       waiting++;
     } else {
       continue;
     }
-    j->state = JOB_FAILED;
+    ce_guard_ticket_init(&j->ticket); /* counted nowhere */
+    finished(b, j, JOB_FAILED);
   }
   ce_log("warm-up: statement killed; %d requests in flight abandoned, %d "
-         "not started",
-         running, waiting);
+         "not started, %zu inputs not sent",
+         running, waiting, b->n - b->next);
+  b->next = b->n;
+}
+
+/* Starts what may start; returns the earliest time a waiting request is
+ * due (-1: none) in *next_start, and whether anything is left to do. */
+static int schedule(batch *b, long long *next_start) {
+  int active = 0;
+  *next_start = -1;
+  while (form(b) == 0)
+    ;
+  for (size_t i = 0; i < b->n_jobs; i++) {
+    job *j = b->jobs[i];
+    long long now = ce_mono_ms();
+    if (j->state == JOB_READY) {
+      if (!j->deadline) /* the budget starts at the first attempt */
+        j->deadline = now + b->cfg->timeout_ms;
+      if (j->start_at <= now)
+        start(b, j);
+      if (j->state == JOB_READY &&
+          (*next_start < 0 || j->start_at < *next_start))
+        *next_start = j->start_at;
+    }
+    active |= j->state == JOB_READY || j->state == JOB_RUNNING;
+  }
+  return active || b->next < b->n;
 }
 
 size_t ce_provider_embed_many(const ce_config *cfg, CURLM *multi,
                               const ce_text *in, size_t n, uint8_t **vecs,
                               uint32_t *dims, uint8_t *ok) {
-  size_t per = (size_t)cfg->batch, n_jobs = (n + per - 1) / per, done = 0;
-  job *jobs = calloc(n_jobs ? n_jobs : 1, sizeof *jobs);
+  batch b;
+  size_t done = 0;
 
+  memset(&b, 0, sizeof b);
+  b.cfg = cfg;
+  b.multi = multi;
+  b.in = in;
+  b.n = n;
+  b.vecs = vecs;
+  b.dims = dims;
+  b.ok = ok;
   *vecs = NULL;
   *dims = 0;
   memset(ok, 0, n);
-  if (!jobs || !multi) {
-    ce_log("warm-up: out of memory for %zu requests", n_jobs);
-    goto out;
+  if (!multi) {
+    ce_log("warm-up: no http multi handle");
+    return 0;
   }
-  for (size_t i = 0; i < n_jobs; i++) {
-    jobs[i].first = i * per;
-    jobs[i].count = i * per + per <= n ? per : n - i * per;
-    jobs[i].json = ce_provider_request_json(cfg, in + jobs[i].first,
-                                            jobs[i].count);
-    if (!jobs[i].json) {
-      snprintf(jobs[i].err, sizeof jobs[i].err,
-               "could not build the request (invalid UTF-8?)");
-      fail(&jobs[i]);
-    }
-  }
-
   for (;;) {
+    long long next_start;
     if (ce_server_killed()) {
-      abandon(cfg, multi, jobs, n_jobs);
+      abandon(&b);
       break;
     }
-    long long now = ce_mono_ms();
-    long long next_start = -1;
-    int running = 0, pending = 0;
-    for (size_t i = 0; i < n_jobs; i++)
-      running += jobs[i].state == JOB_RUNNING;
-    for (size_t i = 0; i < n_jobs; i++) {
-      job *j = &jobs[i];
-      if (j->state != JOB_READY)
-        continue;
-      pending++;
-      if (!j->deadline) /* the budget starts at the first attempt */
-        j->deadline = now + cfg->timeout_ms;
-      if (j->start_at <= now && running < cfg->parallel) {
-        start(cfg, multi, in, j);
-        running += j->state == JOB_RUNNING;
-      } else if (j->start_at > now &&
-                 (next_start < 0 || j->start_at < next_start)) {
-        next_start = j->start_at;
-      }
-    }
-    if (!running && !pending)
+    if (!schedule(&b, &next_start))
       break;
-
     int still;
     curl_multi_perform(multi, &still);
     CURLMsg *msg;
@@ -210,32 +356,29 @@ size_t ce_provider_embed_many(const ce_config *cfg, CURLM *multi,
         continue;
       char *priv = NULL;
       curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &priv);
-      finish(cfg, multi, (job *)priv, msg->data.result, vecs, dims, n, ok);
+      finish(&b, (job *)priv, msg->data.result);
     }
-    /* Done when nothing runs or waits any more: no idle wait at the end. */
-    int active = 0;
-    for (size_t i = 0; i < n_jobs; i++)
-      active |= jobs[i].state == JOB_RUNNING || jobs[i].state == JOB_READY;
-    if (!active)
+    if (!schedule(&b, &next_start))
       break;
-    /* Sleep until a socket is ready, a retry is due, or 100 ms pass. */
+    /* Sleep until a socket is ready, a request is due, or 100 ms pass. */
     long wait_ms = 100;
-    if (next_start >= 0 && next_start - ce_mono_ms() < wait_ms)
-      wait_ms = (long)(next_start - ce_mono_ms());
+    long long now = ce_mono_ms();
+    if (next_start >= 0 && next_start - now < wait_ms)
+      wait_ms = (long)(next_start - now);
     if (wait_ms > 0)
       curl_multi_poll(multi, NULL, 0, (int)wait_ms, NULL);
   }
-
-out:
-  for (size_t i = 0; i < n_jobs && jobs; i++) {
-    if (jobs[i].state == JOB_RUNNING) { /* only on an early exit */
-      curl_multi_remove_handle(multi, jobs[i].call.easy);
-      ce_http_finish(&jobs[i].call);
+  for (size_t i = 0; i < b.n_jobs; i++) {
+    job *j = b.jobs[i];
+    if (j->state == JOB_RUNNING) { /* only on an early exit */
+      curl_multi_remove_handle(multi, j->call.easy);
+      ce_http_finish(&j->call);
     }
-    if (jobs[i].state == JOB_DONE)
-      done += jobs[i].count;
-    free(jobs[i].json);
+    if (j->state == JOB_DONE)
+      done += j->count;
+    free(j->json);
+    free(j);
   }
-  free(jobs);
+  free(b.jobs);
   return done;
 }

@@ -1,14 +1,37 @@
-/* Many texts at once: requests of `batch` inputs with up to `parallel` in
- * flight on one libcurl multi handle. Each request follows the same retry
- * policy as a single call (ce_provider_judge), within timeout_ms of its
- * first attempt; a request that still fails is logged once. With the plugin
+/* Many texts at once: requests of up to `batch` inputs with up to `parallel`
+ * in flight on one libcurl multi handle, driven by one loop that never
+ * blocks on anything but the sockets: a request the guard tells to wait
+ * (cost guard mode wait, a half-open circuit deciding) is scheduled for
+ * later while the other transfers go on.
+ *
+ * Requests are packed in input order: at most `batch` inputs, at most
+ * max_request_tokens estimated tokens (ce_provider_tokens_estimate) and
+ * CE_BATCH_TEXT_MAX bytes of text (an input over either goes alone), and no
+ * more inputs than a response of CE_BATCH_RESPONSE_MAX bytes can hold
+ * (ce_provider_response_limit). While
+ * the model's vector length is not known (no `dimensions`, not a
+ * well-known model, nothing learned yet), the first request holds one
+ * input and the others wait for it, so that they are sized by the length
+ * it brings back. A request refused as too large is split in halves, each
+ * sent again. Each request follows the same retry policy as a single call
+ * (ce_provider_judge), within timeout_ms of its first attempt; a request
+ * that still fails is logged once (rate-limited by kind). With the plugin
  * loaded, a killed statement (plugin_services.h) abandons the transfers in
  * flight and starts no more, and each finished request advances the
- * statement's progress by its inputs. */
+ * statement's progress by its inputs.
+ *
+ * Memory: a request holds its JSON and, while it runs, a response of at
+ * most its limit; new requests start only while the requests not yet
+ * finished hold less than CE_BATCH_INFLIGHT_MAX of both (so at most that
+ * plus one request), whatever `batch` and `parallel` say. */
 #ifndef CE_PROVIDER_BATCH_H
 #define CE_PROVIDER_BATCH_H
 
 #include "provider.h"
+
+#define CE_BATCH_RESPONSE_MAX ((size_t)16 << 20)
+#define CE_BATCH_TEXT_MAX ((size_t)4 << 20)
+#define CE_BATCH_INFLIGHT_MAX ((size_t)32 << 20)
 
 /* On return *vecs (malloc'd, n * *dims * 4 bytes; NULL if nothing came back)
  * holds the vector of every input i with ok[i] = 1. Returns how many inputs

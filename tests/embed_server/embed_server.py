@@ -65,8 +65,11 @@ WORD_MEMO_LIMIT = 50_000
 BIGRAM_MEMO_LIMIT = 100_000
 
 FAULT_KINDS = ("status", "hang", "close", "malformed", "missing", "extra",
-               "wrong_length", "nan", "bad_index")
-CONFIG_KEYS = ("latency_ms", "shuffle", "force_float", "record_texts")
+               "wrong_length", "nan", "bad_index", "huge")
+CONFIG_KEYS = ("latency_ms", "shuffle", "force_float", "record_texts", "max_request_tokens",
+               "record_requests")
+HUGE_MAX_BYTES = 1 << 30    # the largest body the "huge" fault sends
+RECORDED_REQUESTS = 100     # record_requests keeps the fields of the last 100
 
 _WORD_RE = re.compile(r"\w+")
 _TOKEN_RE = re.compile(r"\w+|[^\w\s]")
@@ -320,7 +323,8 @@ def _optional(payload, field, types, type_name):
 class EmbeddingRequest:
     """A validated /v1/embeddings request."""
 
-    def __init__(self, model, texts, tokens, as_base64, task, dimensions):
+    def __init__(self, model, texts, tokens, as_base64, task, dimensions, fields=None):
+        self.fields = fields or {}  # every field of the body but input
         self.model = model
         self.texts = texts
         self.tokens = tokens
@@ -329,8 +333,10 @@ class EmbeddingRequest:
         self.dimensions = dimensions
 
 
-def parse_embedding_request(body, dims):
-    """Validate a request body (bytes); raise ApiError on any problem."""
+def parse_embedding_request(body, dims, max_request_tokens=0):
+    """Validate a request body (bytes); raise ApiError on any problem.
+    ``max_request_tokens`` > 0 caps the tokens summed over all inputs, the way
+    OpenAI does (400, type ``max_tokens_per_request``)."""
     try:
         payload = json.loads(body)
     except (ValueError, UnicodeDecodeError) as err:
@@ -387,7 +393,11 @@ def parse_embedding_request(body, dims):
             text, n = truncate_tokens(text, MAX_TOKENS), MAX_TOKENS
         tokens += n
         kept.append(text)
-    return EmbeddingRequest(model, kept, tokens, "base64" in formats, task, dimensions)
+    if max_request_tokens and tokens > max_request_tokens:
+        raise too_many_tokens_error(tokens, max_request_tokens)
+    fields = {k: v for k, v in payload.items() if k != "input"}
+    return EmbeddingRequest(model, kept, tokens, "base64" in formats, task, dimensions,
+                            fields)
 
 
 # --------------------------------------------------------------------------
@@ -447,6 +457,25 @@ def build_embedding_body(request, vectors, as_base64, shuffle=False, fault_kind=
     return body
 
 
+def too_many_tokens_error(tokens, limit):
+    """OpenAI's answer to a request over its summed-token cap."""
+    return ApiError(400, {"error": {
+        "message": "Requested %d tokens, max %d tokens per request" % (tokens, limit),
+        "type": "max_tokens_per_request", "param": None, "code": "max_tokens_per_request"}})
+
+
+def huge_body(model, size):
+    """A 200 body of exactly ``size`` bytes (at least the frame): one item whose
+    embedding is an array of zeros, the cheapest JSON text per value."""
+    head = ('{"object":"list","model":%s,"usage":{"total_tokens":1,"prompt_tokens":1},'
+            '"data":[{"object":"embedding","index":0,"embedding":[0'
+            % json.dumps(model)).encode("ascii")
+    tail = b"]}]}"
+    pairs = max(0, size - len(head) - len(tail)) // 2
+    pad = max(0, size - len(head) - len(tail)) - 2 * pairs
+    return head + b",0" * pairs + b" " * pad + tail
+
+
 def status_fault_error(fault, authorization=""):
     """ApiError for a queued {"status": ...} fault. With "echo_auth", the
     message ends with the request's Authorization header, as a careless
@@ -486,6 +515,10 @@ def validate_fault(spec):
         status = fault.get("status")
         if not isinstance(status, int) or isinstance(status, bool) or not 400 <= status <= 599:
             raise ValueError("status must be an integer between 400 and 599")
+    if kind == "huge":
+        size = fault.setdefault("bytes", 64 << 20)
+        if not isinstance(size, int) or isinstance(size, bool) or not 0 < size <= HUGE_MAX_BYTES:
+            raise ValueError("huge bytes must be an integer 1..%d" % HUGE_MAX_BYTES)
     if kind == "hang":
         ms = fault.setdefault("ms", 5000)
         if not isinstance(ms, (int, float)) or isinstance(ms, bool) or ms < 0:
@@ -509,6 +542,9 @@ def validate_config(update):
         if key == "latency_ms":
             if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:
                 raise ValueError("latency_ms must be a number >= 0")
+        elif key == "max_request_tokens":
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise ValueError("max_request_tokens must be an integer >= 0 (0: no cap)")
         elif not isinstance(value, bool):
             raise ValueError("%s must be true or false" % key)
     return update
@@ -530,6 +566,7 @@ class ServerState:
             self.connections = self.closed = 0
             self.by_status = Counter()
             self.texts = Counter()
+            self.request_fields = deque(maxlen=RECORDED_REQUESTS)
             self.faults = deque()  # [spec, remaining]
 
     def configure(self, update):
@@ -570,7 +607,7 @@ class ServerState:
             self.requests += 1
         self.record_answer(status)
 
-    def record_answer(self, status, texts=()):
+    def record_answer(self, status, texts=(), fields=None):
         with self.lock:
             self.by_status[str(status)] += 1
             if status == 200:
@@ -578,6 +615,8 @@ class ServerState:
                 self.inputs += len(texts)
                 if self.config["record_texts"]:
                     self.texts.update(texts)
+                if self.config["record_requests"]:
+                    self.request_fields.append(dict(fields or {}))
             else:
                 self.errors += 1
 
@@ -596,6 +635,8 @@ class ServerState:
             }
             if self.config["record_texts"]:
                 out["texts"] = dict(self.texts)
+            if self.config["record_requests"]:
+                out["request_fields"] = list(self.request_fields)
             return out
 
 
@@ -790,10 +831,15 @@ class Handler(BaseHTTPRequestHandler):
             if kind == "status":
                 raise status_fault_error(fault, self.headers.get("Authorization", ""))
             self.check_auth()
-            request = parse_embedding_request(body, self.server.options.dims)
+            request = parse_embedding_request(body, self.server.options.dims,
+                                              config["max_request_tokens"])
         except ApiError as err:
             state.record_answer(err.status)
             self.send_api_error(err)
+            return
+        if kind == "huge":
+            state.record_answer(200, request.texts)
+            self.send_bytes(200, huge_body(request.model, fault["bytes"]))
             return
         cache = self.server.vectors
         vectors = [cache.vector(t, request.task, request.dimensions)
@@ -802,7 +848,7 @@ class Handler(BaseHTTPRequestHandler):
         data_fault = kind if kind in FAULT_KINDS[3:] else None
         out = build_embedding_body(request, vectors, as_base64,
                                    config["shuffle"], data_fault)
-        state.record_answer(200, request.texts)
+        state.record_answer(200, request.texts, request.fields)
         self.send_bytes(200, out)
 
     def check_auth(self):
@@ -832,6 +878,9 @@ def parse_args(argv=None):
                         "(default: $EMBED_SERVER_API_KEY)")
     p.add_argument("--cache-mb", type=float, default=64,
                    help="memory for cached vectors of repeated texts (0: off)")
+    p.add_argument("--max-request-tokens", type=int, default=0,
+                   help="refuse requests whose inputs sum to more tokens (400, as "
+                        "OpenAI does; 0: no cap)")
     p.add_argument("--record-texts", action="store_true",
                    help="count embedded texts in /_control/stats")
     p.add_argument("--log", help="append one line per request to this file")
@@ -842,6 +891,8 @@ def parse_args(argv=None):
         p.error("--dims must be >= 1")
     if args.latency_ms < 0:
         p.error("--latency-ms must be >= 0")
+    if args.max_request_tokens < 0:
+        p.error("--max-request-tokens must be >= 0")
     return args
 
 
@@ -854,7 +905,9 @@ def write_port_file(path, port):
 
 def make_server(args):
     state = ServerState({"latency_ms": args.latency_ms, "shuffle": False,
-                         "force_float": False, "record_texts": args.record_texts})
+                         "force_float": False, "record_texts": args.record_texts,
+                         "max_request_tokens": args.max_request_tokens,
+                         "record_requests": False})
     return EmbedHTTPServer((args.host, args.port), args, state)
 
 

@@ -357,6 +357,20 @@ class ServerTest(unittest.TestCase):
         self.ok({"model": "m", "input": ["a", "b", "a"]})
         self.assertEqual(self.server.control("stats")["texts"], {"a": 2, "b": 1})
 
+    def test_record_requests(self):
+        self.ok({"model": "m", "input": ["a"]})
+        self.assertNotIn("request_fields", self.server.control("stats"))
+        self.server.control("config", {"record_requests": True})
+        self.ok({"model": "m", "input": ["a", "b"], "task": "retrieval.query",
+                 "embedding_type": "base64"})
+        self.ok({"model": "m2", "input": "c", "encoding_format": "float"})
+        self.server.embed({"model": "m", "input": ""})  # refused: not recorded
+        self.assertEqual(self.server.control("stats")["request_fields"], [
+            {"model": "m", "task": "retrieval.query", "embedding_type": "base64"},
+            {"model": "m2", "encoding_format": "float"}])
+        self.server.control("reset", {})
+        self.assertNotIn("request_fields", self.server.control("stats"))
+
     def test_reset(self):
         self.server.control("config", {"latency_ms": 500, "shuffle": True})
         self.server.control("faults", {"faults": [{"status": 500}]})
@@ -522,6 +536,40 @@ class ServerTest(unittest.TestCase):
         self.assertEqual(len(indexes), 3)
         self.assertLess(len(set(indexes)), 3)
 
+    def test_huge(self):
+        self.queue({"kind": "huge", "bytes": 3 << 20})
+        status, _, raw = self.server.embed({"model": "m", "input": ["x"]}, raw=True)
+        self.assertEqual(status, 200)
+        self.assertEqual(len(raw), 3 << 20)
+        payload = json.loads(raw)  # valid JSON: one item of zeros
+        self.assertEqual(len(payload["data"]), 1)
+        self.assertGreater(len(payload["data"][0]["embedding"]), 1 << 20)
+        self.assertEqual(set(payload["data"][0]["embedding"]), {0})
+        self.ok({"model": "m", "input": "x"})  # used up
+        for bad in (0, -1, True, "1", (1 << 30) + 1):
+            status, _, _ = self.server.call("POST", "/_control/faults",
+                                            {"faults": [{"kind": "huge", "bytes": bad}]})
+            self.assertEqual(status, 400, bad)
+
+    def test_max_request_tokens(self):
+        texts = ["one two three four five"] * 4  # 5 tokens each
+        self.server.control("config", {"max_request_tokens": 19})
+        status, _, payload = self.server.embed({"model": "m", "input": texts})
+        self.assertEqual(status, 400)
+        self.assertEqual(payload["error"]["message"],
+                         "Requested 20 tokens, max 19 tokens per request")
+        self.assertEqual(payload["error"]["code"], "max_tokens_per_request")
+        self.assertEqual(len(self.ok({"model": "m", "input": texts[:3]})["data"]), 3)
+        self.server.control("config", {"max_request_tokens": 20})
+        self.assertEqual(len(self.ok({"model": "m", "input": texts})["data"]), 4)
+        for bad in (-1, 1.5, True):
+            status, _, _ = self.server.call("POST", "/_control/config",
+                                            {"max_request_tokens": bad})
+            self.assertEqual(status, 400, bad)
+        # reset restores the command line's value (no cap)
+        self.server.control("reset", {})
+        self.assertEqual(len(self.ok({"model": "m", "input": texts * 10})["data"]), 40)
+
     def test_fault_count_on_data_fault(self):
         self.queue({"kind": "missing", "count": 2})
         body = {"model": "m", "input": ["x", "y"]}
@@ -574,6 +622,16 @@ class LifecycleTest(unittest.TestCase):
             finally:
                 server.cleanup()
         self.assertEqual(answers[0], answers[1])
+
+    def test_max_request_tokens_option(self):
+        server = ServerProcess("--max-request-tokens", "3")
+        try:
+            status, _, payload = server.embed({"model": "m", "input": ["a b", "c d"]})
+            self.assertEqual(status, 400)
+            self.assertIn("max 3 tokens per request", payload["error"]["message"])
+            self.assertEqual(server.embed({"model": "m", "input": ["a b c"]})[0], 200)
+        finally:
+            server.cleanup()
 
     def test_dims_option_and_sigint(self):
         server = ServerProcess("--dims", "64")

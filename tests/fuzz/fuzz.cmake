@@ -5,11 +5,11 @@
 find_program(CE_CLANG NAMES clang clang-14)
 set(CE_FUZZ_SECONDS 20 CACHE STRING "seconds each fuzz target runs under ctest")
 if(CE_CLANG)
-  execute_process(COMMAND pkg-config --cflags --libs hiredis libcurl jansson libcrypto
+  execute_process(COMMAND pkg-config --cflags --libs hiredis libcurl jansson libssl libcrypto
                   OUTPUT_VARIABLE _fuzz_pc OUTPUT_STRIP_TRAILING_WHITESPACE)
   separate_arguments(_fuzz_pc UNIX_COMMAND "${_fuzz_pc}")
   list(TRANSFORM CE_CORE_SOURCES PREPEND "${PROJECT_SOURCE_DIR}/" OUTPUT_VARIABLE _fuzz_core)
-  foreach(t provider config redis_url entry)
+  foreach(t provider config redis_url redis_reply entry)
     set(_src ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/fuzz_${t}.c)
     set(_bin ${CMAKE_CURRENT_BINARY_DIR}/fuzz_${t})
     add_custom_command(OUTPUT ${_bin}

@@ -28,3 +28,8 @@ set_tests_properties(embed_server.selftest PROPERTIES LABELS unit TIMEOUT 120
 set_tests_properties(integration.test_demo PROPERTIES FIXTURES_REQUIRED ""
   ENVIRONMENT "CE_BUILD_DIR=${CMAKE_BINARY_DIR};PYTHONDONTWRITEBYTECODE=1"
   TIMEOUT 1800)
+
+# The Redis layer's lock commands against the fixture's Redis and a cluster
+# (test_redis_layer.py), built with the sanitized core.
+add_executable(ce_redis_layer ${CMAKE_CURRENT_SOURCE_DIR}/integration/redis_layer.c)
+target_link_libraries(ce_redis_layer PRIVATE ce_core_test)

@@ -23,7 +23,7 @@ CHROOT=${CE_CHROOT:-/var/cache/cached_embed/trixie-chroot}
 ROWS=${CE_ROWS:-400}
 PACKAGES="mariadb-server mariadb-client libmariadb-dev libmariadbd-dev
   redis-server build-essential cmake pkg-config libhiredis-dev
-  libcurl4-openssl-dev libjansson-dev python3 python3-pymysql ca-certificates"
+  libcurl4-openssl-dev libjansson-dev libssl-dev python3 python3-pymysql ca-certificates"
 START=$(date +%s)
 say() { printf '[%3ds] %s\n' $(( $(date +%s) - START )) "$*"; }
 

@@ -1,7 +1,6 @@
 #include "check.h"
 #include "config.h"
 #include "text.h"
-#include "redis_url.h"
 
 #include <stdlib.h>
 
@@ -203,50 +202,6 @@ static void test_set_errors(void) {
   CHECK(ce_config_set(&c, "local_cache_max_age", "0", err, sizeof err) == -1);
 }
 
-static void url_ok(const char *url, int is_unix, const char *host, int port,
-                   const char *path, const char *user, const char *pw, int db) {
-  ce_redis_url u;
-  char err[128];
-  int rc = ce_redis_url_parse(url, &u, err, sizeof err);
-  CHECK(rc == 0);
-  if (rc) {
-    fprintf(stderr, "  %s: %s\n", url, err);
-    return;
-  }
-  CHECK(u.is_unix == is_unix && u.port == port && u.db == db);
-  CHECK_STR(u.host, host);
-  CHECK_STR(u.path, path);
-  CHECK_STR(u.user, user);
-  CHECK_STR(u.password, pw);
-}
-
-static void url_bad(const char *url) {
-  ce_redis_url u;
-  char err[128];
-  CHECK(ce_redis_url_parse(url, &u, err, sizeof err) == -1);
-  CHECK(!strstr(err, "hunter2"));
-}
-
-static void test_redis_url(void) {
-  url_ok("redis://127.0.0.1:6379/0", 0, "127.0.0.1", 6379, "", "", "", 0);
-  url_ok("redis://localhost", 0, "localhost", 6379, "", "", "", 0);
-  url_ok("redis://:hunter2@cache:6380/3", 0, "cache", 6380, "", "", "hunter2", 3);
-  url_ok("redis://app:p%40ss@cache/2", 0, "cache", 6379, "", "app", "p@ss", 2);
-  url_ok("redis://[::1]:7000/", 0, "::1", 7000, "", "", "", 0);
-  url_ok("unix:///run/redis/redis.sock", 1, "", 6379, "/run/redis/redis.sock", "", "", 0);
-  url_ok("unix:///tmp/r.sock?db=4", 1, "", 6379, "/tmp/r.sock", "", "", 4);
-  url_bad("http://localhost");
-  url_bad("redis://");
-  url_bad("redis://host:0");
-  url_bad("redis://host:99999");
-  url_bad("redis://host:12ab");
-  url_bad("redis://host/notanumber");
-  url_bad("redis://hunter2@host"); /* no colon: ambiguous */
-  url_bad("redis://:hunter2%zz@host");
-  url_bad("unix://relative.sock");
-  url_bad("unix:///tmp/r.sock?x=1");
-}
-
 int main(void) {
   test_defaults();
   test_ini();
@@ -255,6 +210,5 @@ int main(void) {
   test_table();
   test_jina_endpoint();
   test_set_errors();
-  test_redis_url();
   return CHECK_DONE();
 }

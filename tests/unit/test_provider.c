@@ -44,18 +44,18 @@ static void test_parse(void) {
 
   for (int b64 = 0; b64 <= 1; b64++) {
     const char *body = response(shuffled, 3, b64, NULL);
-    CHECK(ce_provider_parse_response(body, strlen(body), 3, 0, &e, err, sizeof err) == 0);
+    CHECK(ce_provider_parse_response(body, strlen(body), 3, 0, &e, err, sizeof err, NULL) == 0);
     CHECK(e.n == 3 && e.dims == 3 && e.tokens == 42);
     CHECK(vec_is(&e, 0) && vec_is(&e, 1) && vec_is(&e, 2));
     ce_embeddings_free(&e);
   }
   const char *body = response(in_order, 3, 1, NULL);
-  CHECK(ce_provider_parse_response(body, strlen(body), 4, 0, &e, err, sizeof err) == -1);
+  CHECK(ce_provider_parse_response(body, strlen(body), 4, 0, &e, err, sizeof err, NULL) == -1);
   CHECK_STR(err, "expected 4 embeddings, got 3");
-  CHECK(ce_provider_parse_response(body, strlen(body), 2, 0, &e, err, sizeof err) == -1);
-  CHECK(ce_provider_parse_response(body, strlen(body), 3, 768, &e, err, sizeof err) == -1);
+  CHECK(ce_provider_parse_response(body, strlen(body), 2, 0, &e, err, sizeof err, NULL) == -1);
+  CHECK(ce_provider_parse_response(body, strlen(body), 3, 768, &e, err, sizeof err, NULL) == -1);
   CHECK_STR(err, "expected 768 dimensions, got 3");
-  CHECK(ce_provider_parse_response(body, strlen(body) - 5, 3, 0, &e, err, sizeof err) == -1);
+  CHECK(ce_provider_parse_response(body, strlen(body) - 5, 3, 0, &e, err, sizeof err, NULL) == -1);
   CHECK(!strncmp(err, "response is not JSON", 20));
   CHECK(e.vecs == NULL);
 
@@ -85,7 +85,7 @@ static void test_parse(void) {
       {"{\"model\":\"x\"}", "response has no data array"},
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-    int rc = ce_provider_parse_response(cases[i][0], strlen(cases[i][0]), 2, 0, &e, err, sizeof err);
+    int rc = ce_provider_parse_response(cases[i][0], strlen(cases[i][0]), 2, 0, &e, err, sizeof err, NULL);
     CHECK(rc == -1);
     if (strcmp(err, cases[i][1]))
       fprintf(stderr, "  case %zu: got '%s'\n", i, err);
@@ -93,9 +93,128 @@ static void test_parse(void) {
   }
   /* an absent index is taken as the position */
   const char *noidx = "{\"data\":[{\"embedding\":[1,2]},{\"embedding\":[3,4]}]}";
-  CHECK(ce_provider_parse_response(noidx, strlen(noidx), 2, 0, &e, err, sizeof err) == 0);
+  CHECK(ce_provider_parse_response(noidx, strlen(noidx), 2, 0, &e, err, sizeof err, NULL) == 0);
   CHECK(e.tokens == 0 && ce_f32_load(e.vecs + 8) == 3);
   ce_embeddings_free(&e);
+}
+
+/* The streaming reader: JSON details, and memory bounded by the body. */
+static void test_parse_stream(void) {
+  ce_embeddings e;
+  char err[200];
+
+  /* escaped base64 ("\/" for '/'), members in any order, unknown members
+   * of every type skipped, white space everywhere */
+  const char *ok =
+      " { \"model\" : \"m\\u00e9\" , \"x\":[{\"a\":[true,false,null,-1.5e3]}],"
+      "\"data\" : [ {\"embedding\" : \"AACAPwAAAED\\/\\/\\/\\/\\/\",\"index\":0,"
+      "\"object\":\"embedding\"} ] , \"usage\":{\"prompt_tokens\":7,\"n\":{}} } ";
+  CHECK(ce_provider_parse_response(ok, strlen(ok), 1, 0, &e, err, sizeof err, NULL) == -1);
+  CHECK_STR(err, "embedding 0 has NaN or infinite values"); /* 0xffffffff */
+  const char *ok2 =
+      "{\"data\":[{\"embedding\":\"AACAPwAAAED\\/\\/38\\/\",\"index\":0}],"
+      "\"usage\":{\"prompt_tokens\":7}}";
+  CHECK(ce_provider_parse_response(ok2, strlen(ok2), 1, 0, &e, err, sizeof err, NULL) == 0);
+  CHECK(e.dims == 3 && e.tokens == 7 && ce_f32_load(e.vecs) == 1.0f &&
+        ce_f32_load(e.vecs + 4) == 2.0f);
+  ce_embeddings_free(&e);
+
+  const char *cases[][2] = {
+      {"{\"data\":[{\"embedding\":[1,2]}],\"data\":[]}", "response has two data arrays"},
+      {"{\"data\":{}}", "response has no data array"},
+      {"[1,2]", "response has no data array"},
+      {"{\"data\":[{\"embedding\":[1,2]},{\"embedding\":[1,2]}]}",
+       "expected 1 embeddings, got 2"},
+      {"{\"data\":[{\"embedding\":[1,2]}]} x", "response is not JSON (end of input expected at byte 31)"},
+      {"{\"data\":[{\"embedding\":[1,2],}]}", "response is not JSON (string expected at byte 28)"},
+      {"{\"data\":[{\"embedding\":[01]}]}", "response is not JSON (',' or ']' expected at byte 24)"},
+      {"{\"data\":[{\"embedding\":[NaN]}]}", "embedding value 0 is not a float32 number"},
+      {"{\"data\":[{\"embedding\":\"ab\\q\"}]}", "response is not JSON (bad escape at byte 27)"},
+      {"{\"data\":[{\"embedding\":\"ab\ncd\"}]}", "response is not JSON (control character in a string at byte 25)"},
+      {"{\"data\":[1]}", "data[0] is not an object"},
+      {"{\"data\":[{\"index\":1.0,\"embedding\":[1]}]}", "data[0].index is not an integer"},
+      {"{\"data\":[{\"index\":0,\"index\":0,\"embedding\":[1]}]}", "data[0] has two indexes"},
+      {"{\"data\":[{\"embedding\":[1],\"embedding\":[1]}]}", "data[0] has two embeddings"},
+      {"{\"data\":[{\"embedding\":[1,2]}]", "response is not JSON (',' or '}' expected at byte 29)"},
+      {"", "response is not JSON (value expected, end of input at byte 0)"},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    const char *cls = NULL;
+    int rc = ce_provider_parse_response(cases[i][0], strlen(cases[i][0]), 1, 0, &e, err,
+                                        sizeof err, &cls);
+    /* the kind of failure is the message's format, not the message */
+    CHECK(cls != NULL && cls != err && (strchr(cls, '%') || !strcmp(cls, err)));
+    CHECK(rc == -1 && e.vecs == NULL);
+    if (strcmp(err, cases[i][1]))
+      fprintf(stderr, "  case %zu: got '%s'\n", i, err);
+    CHECK_STR(err, cases[i][1]);
+  }
+
+  /* nesting is bounded */
+  char deep[200] = "{\"x\":";
+  for (int i = 0; i < 40; i++)
+    strcat(deep, "[");
+  CHECK(ce_provider_parse_response(deep, strlen(deep), 1, 0, &e, err, sizeof err, NULL) == -1);
+  CHECK_STR(err, "response is nested more than 32 deep");
+
+  /* a vector longer than CE_MAX_DIMS, as numbers: refused at value 16384 */
+  size_t cap = 64 + 2 * (CE_MAX_DIMS + 10);
+  char *big = malloc(cap);
+  size_t o = (size_t)sprintf(big, "{\"data\":[{\"embedding\":[0");
+  for (int i = 0; i < CE_MAX_DIMS + 5; i++)
+    o += (size_t)sprintf(big + o, ",0");
+  o += (size_t)sprintf(big + o, "]}]}");
+  CHECK(ce_provider_parse_response(big, o, 1, 0, &e, err, sizeof err, NULL) == -1);
+  CHECK_STR(err, "embedding has more than 16384 values");
+  /* n vectors must fit in the body before any is allocated: 2000 inputs of
+   * 16384 values cannot come in a 33 kB body */
+  o = (size_t)sprintf(big, "{\"data\":[{\"embedding\":[0");
+  for (int i = 1; i < CE_MAX_DIMS; i++)
+    o += (size_t)sprintf(big + o, ",0");
+  o += (size_t)sprintf(big + o, "]}]}");
+  CHECK(ce_provider_parse_response(big, o, 2000, 0, &e, err, sizeof err, NULL) == -1);
+  CHECK(strstr(err, "2000 embeddings of 16384 values cannot fit in") != NULL);
+  CHECK(ce_provider_parse_response(big, o, 1, 0, &e, err, sizeof err, NULL) == 0);
+  CHECK(e.dims == CE_MAX_DIMS);
+  ce_embeddings_free(&e);
+  free(big);
+}
+
+static void test_limits(void) {
+  /* 768 values as base64 are 4,096 characters; the limit allows 6 times
+   * that (indented float arrays) and no more */
+  CHECK(ce_provider_response_limit(1, 768) == 65536 + 768 * 32 + 512);
+  CHECK(ce_provider_response_limit(256, 768) == 65536 + 256 * (768 * 32 + 512));
+  CHECK(ce_provider_response_limit(256, 768) < 7u << 20);
+  /* unknown length: as for the longest vector */
+  CHECK(ce_provider_response_limit(1, 0) == ce_provider_response_limit(1, CE_MAX_DIMS));
+  CHECK(ce_provider_tokens_estimate(1000, 3) == 503);
+
+  const struct {
+    long status;
+    const char *msg;
+    int large;
+  } answers[] = {
+      {400, "Requested 453357 tokens, max 300000 tokens per request", 1}, /* OpenAI */
+      {400, "input length is larger than the largest allowed size 2048", 1}, /* Jina */
+      {422, "Each input list can contain at most 512 items.", 1},            /* Jina v4 */
+      {400, "Too many tokens in batch. Max is 16384 got 17555", 1},         /* Mistral */
+      {400, "Request payload size exceeds the limit: 4194304 bytes.", 1},   /* Gemini */
+      {413, "request body too large", 1},
+      {413, "", 1},
+      {400, "input 3 is too long: 9000 tokens > 8192; set truncate to true", 1},
+      {400, "input must not be empty", 0},
+      {422, "field required", 0},
+      {400, "dimensions must be between 1 and 768, got 0", 0},
+      {401, "invalid api key", 0},
+      {429, "Rate limit reached: max 500 requests per minute", 0},
+      {500, "the request was too large for our servers", 0},
+  };
+  for (size_t i = 0; i < sizeof answers / sizeof answers[0]; i++) {
+    if (ce_provider_too_large(answers[i].status, answers[i].msg) != answers[i].large)
+      fprintf(stderr, "  too_large %ld '%s'\n", answers[i].status, answers[i].msg);
+    CHECK(ce_provider_too_large(answers[i].status, answers[i].msg) == answers[i].large);
+  }
 }
 
 static void test_errors(void) {
@@ -207,6 +326,8 @@ static void test_request(void) {
 
 int main(void) {
   test_parse();
+  test_parse_stream();
+  test_limits();
   test_errors();
   test_error_redaction();
   test_retry_timing();
