@@ -17,8 +17,10 @@
 -- text clears both. Returns one row: embedded (rows written: new vector, or
 -- cleared), unchanged, failed.
 --
--- Keys are content-addressed (cached_embed(NULL, text)): one cache entry per
--- distinct text, shared by every row, table and server with that text.
+-- Keys are content-addressed (cached_embed(NULL, text, NULL, 'passage')): one
+-- cache entry per distinct text, shared by every row, table and server with
+-- that text. The texts are embedded as passages, the documents that
+-- cached_embed_query searches.
 --
 -- SQL SECURITY INVOKER: the caller needs SELECT and UPDATE on the table; the
 -- text expression is SQL the caller writes, run with the caller's privileges.
@@ -237,7 +239,8 @@ proc: BEGIN
     SET n_warmed = 0;
     IF n_text > 0 THEN
       SET @cached_embed_sync_sql = CONCAT(
-        'SELECT COALESCE(cached_embed_warm(NULL, ', txt, '), 0) INTO @cached_embed_sync_warmed',
+        'SELECT COALESCE(cached_embed_warm(NULL, ', txt, ', ''passage''), 0)',
+        ' INTO @cached_embed_sync_warmed',
         ' FROM ', tq, ' WHERE ', rng, todo, ' AND NOT ', blank);
       PREPARE ce_stmt FROM @cached_embed_sync_sql;
       EXECUTE ce_stmt;
@@ -263,7 +266,8 @@ proc: BEGIN
       -- The derived table (materialized: it has a LIMIT) computes each
       -- row's vector once; rows whose vector is NULL are not written.
       SET @cached_embed_sync_sql = CONCAT(
-        'UPDATE ', tq, ' JOIN (SELECT ', kq, ' AS ce_k, cached_embed(NULL, ', txt, ') AS ce_v, ',
+        'UPDATE ', tq, ' JOIN (SELECT ', kq, ' AS ce_k, cached_embed(NULL, ', txt,
+        ', NULL, ''passage'') AS ce_v, ',
         hsh, ' AS ce_h FROM ', tq, ' WHERE ', rng, todo, ' AND NOT ', blank,
         ' ORDER BY ', kq, ' LIMIT ', batch_rows, ') AS ce_new ON ', kq, ' = ce_new.ce_k',
         ' SET ', vq, ' = ce_new.ce_v, ', sq, ' = ce_new.ce_h WHERE ce_new.ce_v IS NOT NULL');
