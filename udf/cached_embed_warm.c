@@ -32,6 +32,7 @@
 #include "log.h"
 #include "plugin_services.h"
 #include "provider_batch.h"
+#include "readahead.h"
 #include "stats.h"
 #include "task.h"
 #include "text.h"
@@ -55,7 +56,9 @@ typedef struct {
   size_t text_off, text_len;   /* the text as sent (text.h), in the arena */
   size_t unique;               /* index of its text among the misses */
   unsigned flags;              /* CE_TEXT_* of its preparation */
-  int hit;
+  unsigned char local;         /* the local cache had it when queued */
+  unsigned char answered;      /* Redis answered its look-up */
+  unsigned char hit;           /* in Redis (found there, or written) */
 } queued;
 
 typedef struct {
@@ -97,6 +100,8 @@ CE_EXPORT ce_udf_bool cached_embed_warm_init(UDF_INIT *initid, UDF_ARGS *args,
     st->default_task[0] = '\0'; /* the setting is checked when it is read */
   ce_local_configure((size_t)st->cfg.local_cache_mb << 20,
                      st->cfg.local_cache_max_age * 1000LL);
+  ce_readahead_configure((size_t)st->cfg.local_cache_mb << 20,
+                         st->cfg.local_cache_max_age * 1000LL);
   st->max_rows = (size_t)st->cfg.batch * (size_t)st->cfg.parallel;
   if (st->max_rows > CE_WARM_MAX_ROWS)
     st->max_rows = CE_WARM_MAX_ROWS;
@@ -136,6 +141,7 @@ CE_EXPORT void cached_embed_warm_deinit(UDF_INIT *initid) {
 typedef struct {
   warm_state *st;
   uint32_t want;
+  uint32_t dims; /* of the vectors seen */
 } lookup_ctx;
 
 static void on_cached(void *ctx, size_t i, const uint8_t *val, size_t len,
@@ -145,6 +151,11 @@ static void on_cached(void *ctx, size_t i, const uint8_t *val, size_t len,
   queued *r = &st->rows[i];
   const uint8_t *vec;
   uint32_t dims;
+  r->answered = 1;
+  if (r->local) { /* only asked whether Redis has it too */
+    r->hit = pttl_ms != -2;
+    return;
+  }
   if (!val)
     return;
   ce_entry_status s = ce_entry_decode(val, len, r->hash, lc->want, &vec, &dims);
@@ -155,6 +166,7 @@ static void on_cached(void *ctx, size_t i, const uint8_t *val, size_t len,
   if (s != CE_ENTRY_OK)
     return;
   r->hit = 1;
+  lc->dims = dims;
   ce_local_put_from_redis(st->arena + r->key_off, r->key_len, r->hash, vec,
                           dims, pttl_ms);
 }
@@ -165,26 +177,104 @@ static int by_hash(const void *a, const void *b) {
 }
 
 /* Finds which queued rows are cached (one pipelined round trip per
- * CE_CACHE_PIPELINE keys) and counts them; the misses go to `miss`.
- * Returns how many. */
-static size_t lookup(warm_state *st, const char **keys, size_t *key_lens,
-                     queued **miss) {
+ * CE_CACHE_PIPELINE keys: GET, or for rows with a local copy only whether
+ * Redis has it) and counts them; rows with a local copy that Redis lacks go
+ * to `restore`, the misses to `miss`. Returns how many misses. */
+static size_t lookup(warm_state *st, lookup_ctx *lc, const char **keys,
+                     size_t *key_lens, uint8_t *probe, queued **miss,
+                     queued **restore, size_t *n_restore) {
   size_t n_miss = 0;
   for (size_t i = 0; i < st->n; i++) {
     keys[i] = st->arena + st->rows[i].key_off;
     key_lens[i] = st->rows[i].key_len;
+    probe[i] = st->rows[i].local;
   }
-  lookup_ctx lc = {st, ce_dims_expected(&st->cfg)};
-  ce_cache_mget(&st->cfg, keys, key_lens, st->n, on_cached, &lc);
+  ce_cache_mlookup(&st->cfg, keys, key_lens, st->n, probe,
+                   st->cfg.local_cache_mb > 0, on_cached, lc);
+  *n_restore = 0;
   for (size_t i = 0; i < st->n; i++) {
-    if (st->rows[i].hit) {
+    queued *r = &st->rows[i];
+    if (r->local && r->answered && !r->hit) {
+      restore[(*n_restore)++] = r; /* Redis lost it: the copy goes back */
+    } else if (r->local || r->hit) {
+      /* in Redis, or a local copy while Redis does not answer */
       st->count++;
-      ce_stat_add(CE_STAT_HITS_REDIS, 1);
+      ce_stat_add(r->local ? CE_STAT_HITS_LOCAL : CE_STAT_HITS_REDIS, 1);
     } else {
-      miss[n_miss++] = &st->rows[i];
+      miss[n_miss++] = r;
       ce_stat_add(CE_STAT_MISSES, 1);
     }
   }
+  return n_miss;
+}
+
+typedef struct {
+  const uint8_t *hash;
+  uint8_t *entry; /* malloc'd */
+  uint32_t dims;
+} copy_ctx;
+
+/* The local copy as a Redis value. */
+static int copy_entry(void *ctx, const uint8_t *vec, uint32_t dims) {
+  copy_ctx *cc = ctx;
+  cc->entry = malloc(ce_entry_size(dims));
+  if (!cc->entry)
+    return 1;
+  ce_entry_encode(cc->hash, vec, dims, cc->entry);
+  cc->dims = dims;
+  return 0;
+}
+
+/* Writes the local copies of rows[0..n) back to Redis, which lost them (no
+ * provider call), pipelined, and counts them; a row whose copy is gone by
+ * now joins the misses. Returns the new number of misses. */
+static size_t restore(warm_state *st, queued **rows, size_t n, queued **miss,
+                      size_t n_miss) {
+  enum { M = CE_CACHE_PIPELINE };
+  const char **keys = malloc(M * sizeof *keys);
+  size_t *lens = malloc(M * sizeof *lens), *val_lens = malloc(M * sizeof *lens);
+  const uint8_t **vals = malloc(M * sizeof *vals);
+  uint8_t *stored = malloc(M);
+  queued **put = malloc(M * sizeof *put);
+  uint32_t want = ce_dims_expected(&st->cfg);
+  if (!keys || !lens || !val_lens || !vals || !stored || !put) {
+    st->count += (long long)n; /* out of memory: counted as local copies */
+    ce_stat_add(CE_STAT_HITS_LOCAL, n);
+    n = 0;
+  }
+  for (size_t i = 0; i < n;) {
+    size_t m = 0;
+    for (; i < n && m < M; i++) {
+      queued *r = rows[i];
+      copy_ctx cc = {r->hash, NULL, 0};
+      if (ce_local_get(st->arena + r->key_off, r->key_len, r->hash, want,
+                       copy_entry, &cc)) {
+        free(cc.entry);
+        miss[n_miss++] = r;
+        ce_stat_add(CE_STAT_MISSES, 1);
+        continue;
+      }
+      keys[m] = st->arena + r->key_off;
+      lens[m] = r->key_len;
+      vals[m] = cc.entry;
+      val_lens[m] = ce_entry_size(cc.dims);
+      put[m++] = r;
+    }
+    ce_cache_mset(&st->cfg, keys, lens, vals, val_lens, m, st->cfg.ttl,
+                  stored);
+    for (size_t k = 0; k < m; k++) {
+      put[k]->hit = stored[k];
+      st->count++;
+      ce_stat_add(CE_STAT_HITS_LOCAL, 1);
+      free((void *)vals[k]);
+    }
+  }
+  free(keys);
+  free(lens);
+  free(val_lens);
+  free(vals);
+  free(stored);
+  free(put);
   return n_miss;
 }
 
@@ -256,6 +346,7 @@ static int write_back(warm_state *st, queued **rows, size_t n, size_t u0,
       ce_local_put(keys[k], key_lens[k], put[k]->hash,
                    vals[k] + CE_ENTRY_HEADER, dims,
                    (long long)st->cfg.ttl * 1000);
+      put[k]->hit = stored[k];
       if (stored[k] || local_on)
         st->count++;
     }
@@ -275,7 +366,7 @@ done:
 /* Embeds the unique texts [u0, u1) (their misses are miss[group[u0] ..
  * group[u1])) and writes the results back. 0, or -1 out of memory. */
 static int embed_slice(warm_state *st, queued **miss, const size_t *group,
-                       size_t u0, size_t u1) {
+                       size_t u0, size_t u1, uint32_t *seen_dims) {
   size_t n = u1 - u0;
   ce_text *texts = malloc(n * sizeof *texts);
   uint8_t *ok = malloc(n), *vecs = NULL;
@@ -289,6 +380,8 @@ static int embed_slice(warm_state *st, queued **miss, const size_t *group,
     texts[u - u0].len = r->text_len;
   }
   ce_provider_embed_many(&st->cfg, st->multi, texts, n, &vecs, &dims, ok);
+  if (vecs)
+    *seen_dims = dims;
   rc = vecs ? write_back(st, miss + group[u0], group[u1] - group[u0], u0,
                          vecs, dims, ok)
             : 0;
@@ -299,13 +392,32 @@ done:
   return rc;
 }
 
-/* Looks every queued row up, embeds the misses (identical texts once) slice
- * by slice, stores the results; counts cached rows; empties the queue. */
+/* Lists the queued rows now in Redis, in the order they came, for the
+ * next statement's read-ahead (readahead.h). */
+static void list_settled(warm_state *st, const char **keys, size_t *key_lens,
+                         uint32_t dims) {
+  size_t m = 0;
+  if (!dims)
+    dims = ce_dims_expected(&st->cfg);
+  for (size_t i = 0; i < st->n; i++)
+    if (st->rows[i].hit) {
+      keys[m] = st->arena + st->rows[i].key_off;
+      key_lens[m++] = st->rows[i].key_len;
+    }
+  ce_readahead_list(keys, key_lens, m, dims);
+}
+
+/* Looks every queued row up, puts back in Redis the local copies it lost,
+ * embeds the misses (identical texts once) slice by slice, stores the
+ * results; counts cached rows; lists them for read-ahead; empties the
+ * queue. */
 static void flush(warm_state *st) {
-  size_t n = st->n, n_miss, n_unique;
+  size_t n = st->n, n_miss, n_unique, n_restore;
   const char **keys = NULL;
   size_t *key_lens = NULL, *group = NULL;
-  queued **miss = NULL;
+  queued **miss = NULL, **rest = NULL;
+  uint8_t *probe = NULL;
+  lookup_ctx lc = {st, ce_dims_expected(&st->cfg), 0};
 
   if (!n)
     return;
@@ -315,16 +427,20 @@ static void flush(warm_state *st) {
   keys = malloc(n * sizeof *keys);
   key_lens = malloc(n * sizeof *key_lens);
   miss = malloc(n * sizeof *miss);
+  rest = malloc(n * sizeof *rest);
+  probe = malloc(n);
   group = malloc((n + 1) * sizeof *group);
-  if (!keys || !key_lens || !miss || !group)
+  if (!keys || !key_lens || !miss || !rest || !probe || !group)
     goto oom;
-  n_miss = lookup(st, keys, key_lens, miss);
+  n_miss = lookup(st, &lc, keys, key_lens, probe, miss, rest, &n_restore);
+  n_miss = restore(st, rest, n_restore, miss, n_miss);
   n_unique = dedupe(miss, n_miss, group);
   for (size_t u0 = 0, u1; u0 < n_unique && !ce_server_killed(); u0 = u1) {
     u1 = slice_end(st, u0, n_unique);
-    if (embed_slice(st, miss, group, u0, u1))
+    if (embed_slice(st, miss, group, u0, u1, &lc.dims))
       goto oom;
   }
+  list_settled(st, keys, key_lens, lc.dims);
   goto done;
 
 oom:
@@ -335,6 +451,8 @@ done:
   free(keys);
   free(key_lens);
   free(miss);
+  free(rest);
+  free(probe);
   free(group);
   st->n = 0;
   st->arena_len = 0;
@@ -433,13 +551,11 @@ CE_EXPORT void cached_embed_warm_add(UDF_INIT *initid, UDF_ARGS *args,
   char *key = out + sent_len;
   size_t key_len = ce_key_build(&st->cfg, NULL, 0, args->args[0],
                                 args->lengths[0], r->hash, key);
-  /* Already in the local cache: nothing to queue for this row. */
-  if (ce_local_get(key, key_len, r->hash, ce_dims_expected(&st->cfg),
-                   present, NULL) == 0) {
-    ce_stat_add(CE_STAT_HITS_LOCAL, 1);
-    st->count++;
-    return;
-  }
+  /* Already in the local cache: queued all the same, for the flush to make
+   * sure Redis has it too (a local copy outlives a FLUSHALL by up to
+   * local_cache_max_age) and to list it for read-ahead. */
+  r->local = ce_local_get(key, key_len, r->hash, ce_dims_expected(&st->cfg),
+                          present, NULL) == 0;
   r->text_off = st->arena_len;
   r->text_len = sent_len;
   r->key_off = st->arena_len + sent_len;
