@@ -71,6 +71,7 @@ typedef struct {
   size_t arena_len, arena_cap;
   ce_charset charset; /* how the text argument's bytes are read */
   CURLM *multi; /* keeps provider connections open across flushes */
+  int killed;   /* the statement was killed, and failed with it */
 } warm_state;
 
 static ce_ratelimit warm_rl = CE_RATELIMIT_INIT(5, 60);
@@ -460,6 +461,16 @@ done:
 
 /* ---- the aggregate ---- */
 
+/* Flushes, then fails a killed statement with the server's KILL error
+ * (once): a KILL that lands in the last flush, after the server's last
+ * look at it, used to let the statement succeed with a short count and a
+ * procedure go on. */
+static void flush_checked(warm_state *st) {
+  flush(st);
+  if (!st->killed && ce_server_fail_if_killed())
+    st->killed = 1;
+}
+
 CE_EXPORT void cached_embed_warm_clear(UDF_INIT *initid, ce_udf_flag *is_null,
                                        ce_udf_flag *error) {
   warm_state *st = (warm_state *)initid->ptr;
@@ -468,7 +479,7 @@ CE_EXPORT void cached_embed_warm_clear(UDF_INIT *initid, ce_udf_flag *is_null,
   /* The server need not have asked for the previous group's result (a
    * HAVING that is false, LIMIT): its queued rows are warmed all the same,
    * then the count starts again for the new group. */
-  flush(st);
+  flush_checked(st);
   st->count = 0;
 }
 
@@ -490,7 +501,7 @@ static int use_task(warm_state *st, const char *task, size_t len) {
     return -1;
   }
   if (strcmp(eff, st->cfg.task)) {
-    flush(st);
+    flush_checked(st);
     strcpy(st->cfg.task, eff);
   }
   return 0;
@@ -504,6 +515,8 @@ CE_EXPORT void cached_embed_warm_add(UDF_INIT *initid, UDF_ARGS *args,
   (void)is_null;
   (void)error;
 
+  if (st->killed)
+    return;
   if (!text) {
     ce_stat_add(CE_STAT_NULL_TEXTS, 1);
     return;
@@ -563,7 +576,7 @@ CE_EXPORT void cached_embed_warm_add(UDF_INIT *initid, UDF_ARGS *args,
   st->arena_len += sent_len + key_len;
   st->n++;
   if (st->n >= st->max_rows || st->arena_len >= CE_WARM_MAX_BYTES)
-    flush(st);
+    flush_checked(st);
 }
 
 CE_EXPORT long long cached_embed_warm(UDF_INIT *initid, UDF_ARGS *args,
@@ -571,8 +584,9 @@ CE_EXPORT long long cached_embed_warm(UDF_INIT *initid, UDF_ARGS *args,
                                       ce_udf_flag *error) {
   warm_state *st = (warm_state *)initid->ptr;
   (void)args;
-  (void)error;
-  flush(st);
+  flush_checked(st);
   *is_null = 0;
+  if (st->killed)
+    *error = 1;
   return st->count;
 }

@@ -81,9 +81,13 @@ static void op_fail_statement(const char *msg) {
   my_printf_error(ER_UNKNOWN_ERROR, "%s", 0, msg);
 }
 
-static const ce_server_ops server_ops = {op_killed, op_progress_start,
-                                         op_progress_report, op_progress_end,
-                                         op_fail_statement};
+static void op_fail_killed(void) {
+  my_error(ER_QUERY_INTERRUPTED, 0); /* the server's own words */
+}
+
+static const ce_server_ops server_ops = {
+    op_killed,       op_progress_start, op_progress_report,
+    op_progress_end, op_fail_statement, op_fail_killed};
 
 /* ---- status variables ---- */
 
