@@ -188,4 +188,95 @@ int ce_cache_unlock(const ce_config *cfg, const char *key, size_t key_len,
   return rc;
 }
 
+size_t ce_cache_lock_many(const ce_config *cfg, const char *const *keys,
+                          const size_t *key_lens, size_t n, const char *owner,
+                          size_t owner_len, long ttl_ms, int8_t *got) {
+  ce_redis_cmd *c = malloc(CE_CACHE_PIPELINE * sizeof *c);
+  char ms[24];
+  int msl = snprintf(ms, sizeof ms, "%ld", ttl_ms > 0 ? ttl_ms : 1);
+  size_t taken = 0;
+  memset(got, -1, n);
+  if (!c)
+    return 0;
+  for (size_t start = 0; start < n; start += CE_CACHE_PIPELINE) {
+    size_t m = n - start < CE_CACHE_PIPELINE ? n - start : CE_CACHE_PIPELINE;
+    for (size_t k = 0; k < m; k++) {
+      cmd2(&c[k], "SET", keys[start + k], key_lens[start + k]);
+      ce_redis_cmd_arg(&c[k], owner, owner_len);
+      ce_redis_cmd_arg(&c[k], "NX", 2);
+      ce_redis_cmd_arg(&c[k], "PX", 2);
+      ce_redis_cmd_arg(&c[k], ms, (size_t)msl);
+    }
+    ce_redis_run(cfg, c, m);
+    for (size_t k = 0; k < m; k++) {
+      const ce_redis_reply *r = c[k].reply;
+      if (!r)
+        continue;
+      if (r->type == CE_REPLY_STATUS) {
+        got[start + k] = 1;
+        taken++;
+      } else if (r->type == CE_REPLY_NIL) {
+        got[start + k] = 0;
+      } else {
+        log_error_reply("SET NX", r);
+      }
+    }
+    ce_redis_cmds_free(c, m);
+  }
+  free(c);
+  return taken;
+}
+
+size_t ce_cache_lock_end_many(const ce_config *cfg, const char *const *keys,
+                              const size_t *key_lens, size_t n,
+                              const char *owner, size_t owner_len,
+                              const char *const *vals, const size_t *val_lens,
+                              long linger_ms) {
+  static const char del[] =
+      "if redis.call('GET', KEYS[1]) == ARGV[1] then "
+      "return redis.call('DEL', KEYS[1]) else return 0 end";
+  static const char set[] =
+      "if redis.call('GET', KEYS[1]) == ARGV[1] then "
+      "redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3]) return 1 "
+      "else return 0 end";
+  ce_redis_cmd *c = malloc(CE_CACHE_PIPELINE * sizeof *c);
+  char ms[24];
+  int msl = snprintf(ms, sizeof ms, "%ld", linger_ms > 0 ? linger_ms : 1);
+  size_t held = 0;
+  if (!c)
+    return 0;
+  for (size_t start = 0; start < n; start += CE_CACHE_PIPELINE) {
+    size_t m = n - start < CE_CACHE_PIPELINE ? n - start : CE_CACHE_PIPELINE;
+    for (size_t k = 0; k < m; k++) {
+      size_t i = start + k;
+      ce_redis_cmd_init(&c[k], keys[i], key_lens[i]);
+      ce_redis_cmd_arg(&c[k], "EVAL", 4);
+      if (vals && vals[i])
+        ce_redis_cmd_arg(&c[k], set, sizeof set - 1);
+      else
+        ce_redis_cmd_arg(&c[k], del, sizeof del - 1);
+      ce_redis_cmd_arg(&c[k], "1", 1);
+      ce_redis_cmd_arg(&c[k], keys[i], key_lens[i]);
+      ce_redis_cmd_arg(&c[k], owner, owner_len);
+      if (vals && vals[i]) {
+        ce_redis_cmd_arg(&c[k], vals[i], val_lens[i]);
+        ce_redis_cmd_arg(&c[k], ms, (size_t)msl);
+      }
+    }
+    ce_redis_run(cfg, c, m);
+    for (size_t k = 0; k < m; k++) {
+      const ce_redis_reply *r = c[k].reply;
+      if (!r)
+        continue;
+      if (r->type == CE_REPLY_INTEGER)
+        held += r->integer > 0;
+      else
+        log_error_reply("EVAL (lock end)", r);
+    }
+    ce_redis_cmds_free(c, m);
+  }
+  free(c);
+  return held;
+}
+
 void ce_cache_shutdown(void) { ce_redis_shutdown(); }

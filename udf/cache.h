@@ -56,6 +56,24 @@ int ce_cache_lock(const ce_config *cfg, const char *key, size_t key_len,
 int ce_cache_unlock(const ce_config *cfg, const char *key, size_t key_len,
                     const char *owner, size_t owner_len);
 
+/* ce_cache_lock for n keys, pipelined (on a cluster each key goes to its
+ * slot's node): got[i] = 1 taken, 0 held by someone else, -1 no answer
+ * (Redis unavailable). Returns how many were taken. */
+size_t ce_cache_lock_many(const ce_config *cfg, const char *const *keys,
+                          const size_t *key_lens, size_t n, const char *owner,
+                          size_t owner_len, long ttl_ms, int8_t *got);
+
+/* Ends n locks held by `owner`, pipelined, each only if `owner` still holds
+ * it (one script a key): vals[i] NULL releases it (compare-and-delete);
+ * otherwise the lock's value becomes vals[i] for `linger_ms` (compare-and-
+ * set), a note for whoever waits on it ("done: the entry is under key
+ * ..."). Returns how many were still held by owner. */
+size_t ce_cache_lock_end_many(const ce_config *cfg, const char *const *keys,
+                              const size_t *key_lens, size_t n,
+                              const char *owner, size_t owner_len,
+                              const char *const *vals, const size_t *val_lens,
+                              long linger_ms);
+
 /* Closes every connection (library unload). */
 void ce_cache_shutdown(void);
 
