@@ -1,6 +1,7 @@
 -- Drops every cached_embed function, then (MariaDB) the plugin. Safe to run
 -- twice. Needs the DELETE privilege on the mysql database.
 DROP FUNCTION IF EXISTS cached_embed;
+DROP FUNCTION IF EXISTS cached_embed_query;
 DROP FUNCTION IF EXISTS cached_embed_warm;
 DROP FUNCTION IF EXISTS embedding_cosine;
 DROP FUNCTION IF EXISTS embedding_dims;

@@ -239,7 +239,7 @@ lit=${QUERY//\\/\\\\}
 lit=${lit//\'/\'\'}
 step "similarity search: the 10 beers nearest \"$QUERY\""
 sql --table -e "
-SET @q = cached_embed(NULL, '$lit');
+SET @q = cached_embed_query('$lit');
 SELECT ROW_NUMBER() OVER (ORDER BY sim DESC) AS \`rank\`,
        LEFT(name, 40) AS beer, LEFT(brewery, 32) AS brewery,
        COALESCE(style, '-') AS style, ROUND(sim, 4) AS similarity

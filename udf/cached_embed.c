@@ -1,8 +1,11 @@
-/* cached_embed(key, text [, ttl_seconds]): the embedding of `text` as a
- * float32 BLOB, from the cache (Redis) or the provider. A failing row is
- * NULL (is_null) with one line in the error log; never *error, which would
- * make every later row of the statement NULL too. With on_error = error
- * (the plugin loaded) it fails the statement instead. */
+/* cached_embed(key, text [, ttl_seconds [, task]]): the embedding of `text`
+ * as a float32 BLOB, from the cache (Redis) or the provider; `task` (query,
+ * passage or a provider's own name; NULL = the `task` setting) is resolved
+ * per row (task.h). cached_embed_query(text): the same with a NULL key, the
+ * configured ttl and task `query`, for the text of a search. A failing row
+ * is NULL (is_null) with one line in the error log; never *error, which
+ * would make every later row of the statement NULL too. With on_error =
+ * error (the plugin loaded) it fails the statement instead. */
 #include "udf_entry_points.h"
 #include "udf_charset.h"
 
@@ -17,16 +20,20 @@
 #include "plugin_services.h"
 #include "provider.h"
 #include "stats.h"
+#include "task.h"
 #include "text.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define SIGNATURE "cached_embed(key, text [, ttl_seconds])"
+#define SIGNATURE "cached_embed(key, text [, ttl_seconds [, task]])"
+#define SIGNATURE_QUERY "cached_embed_query(text)"
 
 typedef struct {
-  ce_config cfg;     /* settings as of the statement's start */
+  ce_config cfg;     /* settings as of the statement's start; cfg.task is
+                        the row's effective task (task.h) */
+  char default_task[CE_TASK_MAX + 1]; /* a row's task when it names none */
   uint8_t *vec;      /* the row's result; reused across rows */
   size_t vec_cap;
   uint8_t *entry;    /* the value written to Redis */
@@ -54,26 +61,12 @@ static int is_integer(const char *s, size_t len) {
   return 1;
 }
 
-CE_EXPORT ce_udf_bool cached_embed_init(UDF_INIT *initid, UDF_ARGS *args,
-                                        char *message) {
-  if (args->arg_count < 2 || args->arg_count > 3) {
-    snprintf(message, MYSQL_ERRMSG_SIZE,
-             SIGNATURE " expects 2 or 3 arguments, got %u", args->arg_count);
-    return 1;
-  }
-  /* A constant string ttl must read as a number; NULL and string columns
-   * are converted by the server (NULL: the configured ttl). */
-  if (args->arg_count == 3 && args->arg_type[2] == STRING_RESULT &&
-      args->args[2] && !is_integer(args->args[2], args->lengths[2])) {
-    snprintf(message, MYSQL_ERRMSG_SIZE,
-             SIGNATURE " expects ttl_seconds to be a number");
-    return 1;
-  }
-  args->arg_type[0] = STRING_RESULT;
-  args->arg_type[1] = STRING_RESULT;
-  if (args->arg_count == 3)
-    args->arg_type[2] = INT_RESULT;
-
+/* The statement's state: settings, the default task (`task` NULL: the
+ * setting's), the text argument's character set. 0, or 1 with a message. */
+static int embed_init(UDF_INIT *initid, UDF_ARGS *args, char *message,
+                      unsigned text_arg, const char *task,
+                      const char *signature) {
+  char err[160];
   embed_state *st = calloc(1, sizeof *st);
   if (!st) {
     snprintf(message, MYSQL_ERRMSG_SIZE, "cached_embed: out of memory");
@@ -84,14 +77,60 @@ CE_EXPORT ce_udf_bool cached_embed_init(UDF_INIT *initid, UDF_ARGS *args,
     free(st);
     return 1;
   }
+  if (ce_task_resolve(&st->cfg, task, task ? strlen(task) : 0,
+                      st->default_task, err, sizeof err)) {
+    snprintf(message, MYSQL_ERRMSG_SIZE, "%s: %s", signature, err);
+    free(st);
+    return 1;
+  }
   ce_local_configure((size_t)st->cfg.local_cache_mb << 20,
                      st->cfg.local_cache_max_age * 1000LL);
-  st->charset = ce_udf_text_charset(args, 1, (ce_charset)st->cfg.charset);
+  st->charset =
+      ce_udf_text_charset(args, text_arg, (ce_charset)st->cfg.charset);
   initid->ptr = (char *)st;
   initid->maybe_null = 1;
   initid->const_item = 0;
   initid->max_length = (unsigned long)CE_MAX_DIMS * 4;
   return 0;
+}
+
+CE_EXPORT ce_udf_bool cached_embed_init(UDF_INIT *initid, UDF_ARGS *args,
+                                        char *message) {
+  if (args->arg_count < 2 || args->arg_count > 4) {
+    snprintf(message, MYSQL_ERRMSG_SIZE,
+             SIGNATURE " takes 2 to 4 arguments, got %u", args->arg_count);
+    return 1;
+  }
+  /* A constant string ttl must read as a number; NULL and string columns
+   * are converted by the server (NULL: the configured ttl). */
+  if (args->arg_count >= 3 && args->arg_type[2] == STRING_RESULT &&
+      args->args[2] && !is_integer(args->args[2], args->lengths[2])) {
+    snprintf(message, MYSQL_ERRMSG_SIZE,
+             SIGNATURE ": ttl_seconds is not a number");
+    return 1;
+  }
+  if (args->arg_count == 4 &&
+      ce_task_arg_check(args->arg_type[3] == STRING_RESULT, args->args[3],
+                        args->lengths[3], SIGNATURE, "cached_embed", message,
+                        MYSQL_ERRMSG_SIZE))
+    return 1;
+  args->arg_type[0] = STRING_RESULT;
+  args->arg_type[1] = STRING_RESULT;
+  if (args->arg_count >= 3)
+    args->arg_type[2] = INT_RESULT;
+  return (ce_udf_bool)embed_init(initid, args, message, 1, NULL, SIGNATURE);
+}
+
+CE_EXPORT ce_udf_bool cached_embed_query_init(UDF_INIT *initid, UDF_ARGS *args,
+                                              char *message) {
+  if (args->arg_count != 1) {
+    snprintf(message, MYSQL_ERRMSG_SIZE,
+             SIGNATURE_QUERY " expects 1 argument, got %u", args->arg_count);
+    return 1;
+  }
+  args->arg_type[0] = STRING_RESULT;
+  return (ce_udf_bool)embed_init(initid, args, message, 0, "query",
+                                 SIGNATURE_QUERY);
 }
 
 CE_EXPORT void cached_embed_deinit(UDF_INIT *initid) {
@@ -103,6 +142,10 @@ CE_EXPORT void cached_embed_deinit(UDF_INIT *initid) {
   free(st->scratch);
   free(st);
   initid->ptr = NULL;
+}
+
+CE_EXPORT void cached_embed_query_deinit(UDF_INIT *initid) {
+  cached_embed_deinit(initid);
 }
 
 /* Copies a vector into the row's result buffer. */
@@ -142,18 +185,27 @@ static int accept_entry(void *ctx, const uint8_t *val, size_t len,
   return 0;
 }
 
-/* The text as sent (ce_text_prepare): the argument itself, or a copy in
- * st->scratch. 0, 1 for a text with NUL bytes, -1 out of memory. */
+/* The text as sent (ce_text_prepare, after the task's prefix): the
+ * argument itself, or a copy in st->scratch. 0, 1 for a text with NUL
+ * bytes, -1 out of memory. */
 static int prepare_text(embed_state *st, const char *text, size_t len,
                         ce_text *out, unsigned *flags) {
   size_t max = (size_t)st->cfg.max_text_bytes;
+  const char *prefix = ce_task_prefix(&st->cfg);
+  size_t plen = strlen(prefix);
   if (ce_grow(&st->scratch, &st->scratch_cap,
-              ce_text_prepare_cap(len, max) + 1))
+              plen + ce_text_prepare_cap(len, max) + 1))
     return -1;
-  if (ce_text_prepare(text, len, max, st->charset, st->scratch, &out->s,
-                      &out->len, flags))
+  if (ce_text_prepare_prefixed(prefix, plen, text, len, max, st->charset,
+                               st->scratch, &out->s, &out->len, flags))
     return 1;
   return 0;
+}
+
+/* The row's key as the log names it before the Redis key is built. */
+static void label_key(embed_state *st, const char *key, size_t key_len) {
+  snprintf(st->key, sizeof st->key, "%.*s",
+           key ? (int)(key_len < 80 ? key_len : 80) : 6, key ? key : "(NULL)");
 }
 
 /* `cls`: the kind of failure (CE_FAIL_*), the log line's rate-limit class. */
@@ -171,16 +223,14 @@ static char *fail_row(embed_state *st, ce_udf_flag *is_null_flag,
   return NULL;
 }
 
-CE_EXPORT char *cached_embed(UDF_INIT *initid, UDF_ARGS *args, char *result,
-                             unsigned long *length, ce_udf_flag *is_null,
-                             ce_udf_flag *error) {
-  embed_state *st = (embed_state *)initid->ptr;
-  const char *text = args->args[1];
-  size_t text_len = args->lengths[1];
+/* One row: `key` NULL = content-addressed, `ttl_arg` < 0 = the setting's,
+ * `task` NULL = the statement's default task. */
+static char *embed_row(embed_state *st, const char *key, size_t key_len,
+                       const char *text, size_t text_len, long long ttl_arg,
+                       const char *task, size_t task_len,
+                       unsigned long *length, ce_udf_flag *is_null) {
   long ttl = st->cfg.ttl;
-  char err[320];
-  (void)result;
-  (void)error;
+  char err[320], eff[CE_TASK_MAX + 1];
 
   *is_null = 0;
   if (!text) {
@@ -193,10 +243,17 @@ CE_EXPORT char *cached_embed(UDF_INIT *initid, UDF_ARGS *args, char *result,
     *is_null = 1;
     return NULL;
   }
-  if (args->arg_count == 3 && args->args[2] && *(long long *)args->args[2] >= 0) {
-    long long v = *(long long *)args->args[2]; /* clamped as the setting is */
-    ttl = v > CE_TTL_MAX ? CE_TTL_MAX : (long)v;
+  if (ttl_arg >= 0) /* clamped as the setting is */
+    ttl = ttl_arg > CE_TTL_MAX ? CE_TTL_MAX : (long)ttl_arg;
+  /* The row's task decides the prefix, the request and the key. */
+  if (!task)
+    strcpy(eff, st->default_task);
+  else if (ce_task_resolve(&st->cfg, task, task_len, eff, err, sizeof err)) {
+    label_key(st, key, key_len);
+    return fail_row(st, is_null, "bad task", err);
   }
+  if (strcmp(eff, st->cfg.task))
+    strcpy(st->cfg.task, eff);
 
   /* The entry and a content-addressed key are bound to the text as sent,
    * so one text is one entry whatever column (character set) it came from. */
@@ -208,19 +265,17 @@ CE_EXPORT char *cached_embed(UDF_INIT *initid, UDF_ARGS *args, char *result,
     return fail_row(st, is_null, CE_FAIL_LOCAL, "out of memory");
   }
   if (prc > 0) {
-    ce_text_refuse_wide(args->args[0], args->lengths[0], "returning NULL");
+    ce_text_refuse_wide(key, key_len, "returning NULL");
     *is_null = 1;
-    snprintf(st->key, sizeof st->key, "%.*s",
-             args->args[0] ? (int)(args->lengths[0] < 80 ? args->lengths[0] : 80) : 6,
-             args->args[0] ? args->args[0] : "(NULL)");
+    label_key(st, key, key_len);
     ce_on_error_fail(&st->cfg, "cached_embed", st->key,
                      "the text holds NUL bytes (a utf16, ucs2 or utf32 "
                      "column?); pass CONVERT(col USING utf8mb4)");
     return NULL;
   }
   ce_sha256(t.s, t.len, st->hash);
-  st->key_len = ce_key_build(&st->cfg, NULL, 0, args->args[0],
-                             args->lengths[0], st->hash, st->key);
+  st->key_len = ce_key_build(&st->cfg, NULL, 0, key, key_len, st->hash,
+                             st->key);
   st->want_dims = ce_dims_expected(&st->cfg);
   if (st->cfg.cache_off[0]) { /* a bad redis setting: no fallback host */
     char why[CE_OFF_MSG + 32];
@@ -265,6 +320,30 @@ CE_EXPORT char *cached_embed(UDF_INIT *initid, UDF_ARGS *args, char *result,
                (long long)ttl * 1000);
   *length = (unsigned long)bytes;
   return (char *)st->vec;
+}
+
+CE_EXPORT char *cached_embed(UDF_INIT *initid, UDF_ARGS *args, char *result,
+                             unsigned long *length, ce_udf_flag *is_null,
+                             ce_udf_flag *error) {
+  long long ttl = -1;
+  (void)result;
+  (void)error;
+  if (args->arg_count >= 3 && args->args[2])
+    ttl = *(long long *)args->args[2];
+  return embed_row((embed_state *)initid->ptr, args->args[0], args->lengths[0],
+                   args->args[1], args->lengths[1], ttl,
+                   args->arg_count == 4 ? args->args[3] : NULL,
+                   args->arg_count == 4 ? args->lengths[3] : 0, length,
+                   is_null);
+}
+
+CE_EXPORT char *cached_embed_query(UDF_INIT *initid, UDF_ARGS *args,
+                                   char *result, unsigned long *length,
+                                   ce_udf_flag *is_null, ce_udf_flag *error) {
+  (void)result;
+  (void)error;
+  return embed_row((embed_state *)initid->ptr, NULL, 0, args->args[0],
+                   args->lengths[0], -1, NULL, 0, length, is_null);
 }
 
 /* DROP FUNCTION unloads the library: close pooled connections first. */

@@ -1,5 +1,7 @@
-/* cached_embed_warm(key, text): an aggregate that makes sure every row's
- * vector is cached, in few large requests instead of one per row.
+/* cached_embed_warm(key, text [, task]): an aggregate that makes sure every
+ * row's vector is cached, in few large requests instead of one per row.
+ * `task` is cached_embed's (task.h): rows warmed with a task are the
+ * entries cached_embed(key, text, ttl, task) reads.
  *
  * Rows are queued as they arrive; a full queue (batch * parallel rows, at
  * most CE_WARM_MAX_ROWS, or CE_WARM_MAX_BYTES of text) is flushed: one
@@ -31,13 +33,14 @@
 #include "plugin_services.h"
 #include "provider_batch.h"
 #include "stats.h"
+#include "task.h"
 #include "text.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define SIGNATURE "cached_embed_warm(key, text)"
+#define SIGNATURE "cached_embed_warm(key, text [, task])"
 /* Text queued before a flush, whatever the row count. */
 #define CE_WARM_MAX_BYTES (16u << 20)
 /* Rows queued before a flush, whatever batch * parallel. */
@@ -56,7 +59,8 @@ typedef struct {
 } queued;
 
 typedef struct {
-  ce_config cfg;
+  ce_config cfg; /* cfg.task: the effective task of the queued rows */
+  char default_task[CE_TASK_MAX + 1]; /* a row's task when it names none */
   long long count; /* rows of this group now cached */
   queued *rows;
   size_t n, rows_cap, max_rows; /* rows_cap in bytes */
@@ -70,11 +74,16 @@ static ce_ratelimit warm_rl = CE_RATELIMIT_INIT(5, 60);
 
 CE_EXPORT ce_udf_bool cached_embed_warm_init(UDF_INIT *initid, UDF_ARGS *args,
                                              char *message) {
-  if (args->arg_count != 2) {
+  if (args->arg_count < 2 || args->arg_count > 3) {
     snprintf(message, MYSQL_ERRMSG_SIZE,
-             SIGNATURE " expects 2 arguments, got %u", args->arg_count);
+             SIGNATURE " expects 2 or 3 arguments, got %u", args->arg_count);
     return 1;
   }
+  if (args->arg_count == 3 &&
+      ce_task_arg_check(args->arg_type[2] == STRING_RESULT, args->args[2],
+                        args->lengths[2], SIGNATURE, "cached_embed_warm",
+                        message, MYSQL_ERRMSG_SIZE))
+    return 1;
   args->arg_type[0] = STRING_RESULT;
   args->arg_type[1] = STRING_RESULT;
   warm_state *st = calloc(1, sizeof *st);
@@ -83,6 +92,9 @@ CE_EXPORT ce_udf_bool cached_embed_warm_init(UDF_INIT *initid, UDF_ARGS *args,
     return 1;
   }
   ce_config_current(&st->cfg);
+  char err[160];
+  if (ce_task_resolve(&st->cfg, NULL, 0, st->default_task, err, sizeof err))
+    st->default_task[0] = '\0'; /* the setting is checked when it is read */
   ce_local_configure((size_t)st->cfg.local_cache_mb << 20,
                      st->cfg.local_cache_max_age * 1000LL);
   st->max_rows = (size_t)st->cfg.batch * (size_t)st->cfg.parallel;
@@ -347,6 +359,25 @@ static int present(void *ctx, const uint8_t *vec, uint32_t dims) {
   return 0;
 }
 
+/* Makes the row's task (`task` NULL: the default) the effective one. The
+ * queued rows share one: when it changes they are flushed first. 0, or -1
+ * for a name that is no task. */
+static int use_task(warm_state *st, const char *task, size_t len) {
+  char eff[CE_TASK_MAX + 1], err[160];
+  if (!task)
+    strcpy(eff, st->default_task);
+  else if (ce_task_resolve(&st->cfg, task, len, eff, err, sizeof err)) {
+    ce_stat_add(CE_STAT_ROWS_FAILED, 1);
+    ce_log_limited(&warm_rl, "task", "warm-up: %s; row not cached", err);
+    return -1;
+  }
+  if (strcmp(eff, st->cfg.task)) {
+    flush(st);
+    strcpy(st->cfg.task, eff);
+  }
+  return 0;
+}
+
 CE_EXPORT void cached_embed_warm_add(UDF_INIT *initid, UDF_ARGS *args,
                                      ce_udf_flag *is_null, ce_udf_flag *error) {
   warm_state *st = (warm_state *)initid->ptr;
@@ -370,13 +401,18 @@ CE_EXPORT void cached_embed_warm_add(UDF_INIT *initid, UDF_ARGS *args,
                    st->cfg.cache_off);
     return;
   }
+  if (use_task(st, args->arg_count == 3 ? args->args[2] : NULL,
+               args->arg_count == 3 ? args->lengths[2] : 0))
+    return;
   /* The text as sent goes into the arena, then its key (which depends on
    * the text's hash when content-addressed); both are kept only if the row
    * is queued. */
   size_t max = (size_t)st->cfg.max_text_bytes;
+  const char *prefix = ce_task_prefix(&st->cfg);
+  size_t plen = strlen(prefix);
   if (ce_grow(&st->rows, &st->rows_cap, (st->n + 1) * sizeof *st->rows) ||
       ce_grow(&st->arena, &st->arena_cap,
-              st->arena_len + ce_text_prepare_cap(text_len, max) +
+              st->arena_len + plen + ce_text_prepare_cap(text_len, max) +
                   CE_KEY_MAX)) {
     ce_log_limited(&warm_rl, NULL, "warm-up: out of memory; row skipped");
     return;
@@ -386,8 +422,8 @@ CE_EXPORT void cached_embed_warm_add(UDF_INIT *initid, UDF_ARGS *args,
   char *out = st->arena + st->arena_len;
   const char *sent;
   size_t sent_len;
-  if (ce_text_prepare(text, text_len, max, st->charset, out, &sent, &sent_len,
-                      &r->flags)) {
+  if (ce_text_prepare_prefixed(prefix, plen, text, text_len, max, st->charset,
+                               out, &sent, &sent_len, &r->flags)) {
     ce_text_refuse_wide(args->args[0], args->lengths[0], "row skipped");
     return;
   }

@@ -3,6 +3,7 @@
 #include "clock.h"
 #include "log.h"
 #include "redis_url.h"
+#include "text.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -96,6 +97,34 @@ static int ce_check_redis(const char *v, char *err, size_t errlen) {
   char why[128];
   if (ce_redis_url_parse(v, &u, why, sizeof why)) {
     snprintf(err, errlen, "bad redis url: %s", why);
+    return -1;
+  }
+  return 0;
+}
+
+int ce_task_name_valid(const char *s, size_t len) {
+  if (!len || len > CE_TASK_MAX)
+    return 0;
+  for (size_t i = 0; i < len; i++)
+    if (!isalnum((unsigned char)s[i]) && s[i] != '.' && s[i] != '-' &&
+        s[i] != '_')
+      return 0;
+  return 1;
+}
+
+static int ce_check_task(const char *v, char *err, size_t errlen) {
+  if (v[0] && !ce_task_name_valid(v, strlen(v))) {
+    snprintf(err, errlen,
+             "task may hold only letters, digits, '.', '-' and '_'");
+    return -1;
+  }
+  return 0;
+}
+
+/* A prefix goes into the request's JSON text: it must be UTF-8. */
+static int ce_check_prefix(const char *v, char *err, size_t errlen) {
+  if (!ce_utf8_valid(v, strlen(v))) {
+    snprintf(err, errlen, "prefix is not valid UTF-8");
     return -1;
   }
   return 0;

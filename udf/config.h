@@ -28,6 +28,10 @@ typedef enum { CE_ON_ERROR_NULL = 0, CE_ON_ERROR_ERROR = 1 } ce_on_error;
 #define CE_ROUTE_CACHE 4
 
 #define CE_OFF_MSG 200
+/* Longest task name in bytes (the `task` setting and the task argument). */
+#define CE_TASK_MAX 63
+/* Longest query_prefix / passage_prefix in bytes. */
+#define CE_PREFIX_MAX 255
 
 typedef struct ce_config {
 #define CE_STR(name, size, def, flags, check, help) char name[size];
@@ -136,6 +140,10 @@ int ce_config_parse_ini(ce_config *c, const char *text, size_t len,
 int ce_config_apply_env(ce_config *c, const char *(*get)(const char *name),
                         void (*report)(void *ctx, int line, const char *msg),
                         void *ctx);
+
+/* 1 when s[0..len) is a task name: 1..CE_TASK_MAX ASCII letters, digits,
+ * '.', '-' or '_' (Jina's names, e.g. retrieval.query, text-matching). */
+int ce_task_name_valid(const char *s, size_t len);
 
 /* 1 when `endpoint`'s host is api.jina.ai or under .jina.ai. */
 int ce_endpoint_is_jina(const char *endpoint);

@@ -32,12 +32,11 @@ static size_t put_hashed(char *out, const char *label, const void *data,
   return (size_t)sprintf(out, "%s%s", label, hex);
 }
 
-size_t ce_key_build(const ce_config *cfg, const char *task, size_t task_len,
-                    const char *key, size_t key_len,
-                    const uint8_t text_hash[CE_SHA256_LEN], char *out) {
-  size_t o = (size_t)sprintf(out, "%s" CE_KEY_VERSION, cfg->key_prefix);
-  char hex[2 * CE_SHA256_LEN + 1];
-
+/* What decides an entry's vector but its text: <model>[@<dimensions>]
+ * [#<task>], escaped. Returns its length. */
+static size_t put_identity(char *out, const ce_config *cfg, const char *task,
+                           size_t task_len) {
+  size_t o = 0;
   if (!task) {
     task = cfg->task;
     task_len = strlen(cfg->task);
@@ -52,6 +51,26 @@ size_t ce_key_build(const ce_config *cfg, const char *task, size_t task_len,
     else
       o += put_escaped(out + o, task, task_len);
   }
+  return o;
+}
+
+void ce_entry_identity(const ce_config *cfg, const char *task, size_t task_len,
+                       const uint8_t text_hash[CE_SHA256_LEN],
+                       uint8_t out[CE_SHA256_LEN]) {
+  char buf[CE_KEY_MAX + CE_SHA256_LEN];
+  size_t n = put_identity(buf, cfg, task, task_len);
+  buf[n++] = ':';
+  memcpy(buf + n, text_hash, CE_SHA256_LEN);
+  ce_sha256(buf, n + CE_SHA256_LEN, out);
+}
+
+size_t ce_key_build(const ce_config *cfg, const char *task, size_t task_len,
+                    const char *key, size_t key_len,
+                    const uint8_t text_hash[CE_SHA256_LEN], char *out) {
+  size_t o = (size_t)sprintf(out, "%s" CE_KEY_VERSION, cfg->key_prefix);
+  char hex[2 * CE_SHA256_LEN + 1];
+
+  o += put_identity(out + o, cfg, task, task_len);
   out[o++] = ':';
   if (!key) {
     ce_hex(text_hash, CE_SHA256_LEN, hex);

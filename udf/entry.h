@@ -8,7 +8,9 @@
  *     no separator and the first ':' after "v2:" ends it whatever the names
  *     (model "a:b" + key "c" and model "a" + key "b:c" differ); a task over
  *     CE_KEY_TASK_MAX bytes becomes "sha256-<hex of the task>";
- *   - <dimensions> appears when configured, <task> when one applies;
+ *   - <dimensions> appears when configured, <task> when one applies: the
+ *     call's effective task (task.h), so a query and a passage embedding of
+ *     one text are two entries;
  *   - the user key comes last, as given (binary-safe); NULL ->
  *     "sha256:<hex of the text sent>"; longer than CE_USER_KEY_MAX bytes ->
  *     "key-sha256:<hex of the key>". A user key spelled like one of these
@@ -53,6 +55,16 @@ typedef enum {
 size_t ce_key_build(const ce_config *cfg, const char *task, size_t task_len,
                     const char *key, size_t key_len,
                     const uint8_t text_hash[CE_SHA256_LEN], char *out);
+
+/* The identity of an entry: what decides its vector — the model, the
+ * dimensions, the effective task (task.h; `task` NULL = cfg->task) and the
+ * SHA-256 of the text sent — as one SHA-256 into `out`. Rows with equal
+ * identities get the same vector whatever their user keys, so requests in
+ * flight can be shared by identity; the key (ce_key_build) carries the same
+ * model, dimensions and task. */
+void ce_entry_identity(const ce_config *cfg, const char *task, size_t task_len,
+                       const uint8_t text_hash[CE_SHA256_LEN],
+                       uint8_t out[CE_SHA256_LEN]);
 
 static inline size_t ce_entry_size(uint32_t dims) {
   return CE_ENTRY_HEADER + (size_t)dims * 4;

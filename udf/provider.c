@@ -5,6 +5,7 @@
 #include "guard.h"
 #include "http.h"
 #include "stats.h"
+#include "task.h"
 #include "vector.h"
 
 #include <jansson.h>
@@ -33,8 +34,9 @@ char *ce_provider_request_json(const ce_config *cfg, const ce_text *in,
     json_object_set_new(root, "normalized", json_true());
     if (cfg->truncate)
       json_object_set_new(root, "truncate", json_true());
-    if (cfg->task[0])
-      json_object_set_new(root, "task", json_string(cfg->task));
+    const char *task = ce_task_wire(cfg); /* the call's, if the model takes it */
+    if (task)
+      json_object_set_new(root, "task", json_string(task));
   } else {
     json_object_set_new(root, "encoding_format", json_string("base64"));
   }

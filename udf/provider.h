@@ -24,7 +24,9 @@ typedef struct ce_embeddings {
   uint64_t tokens; /* usage.total_tokens, 0 if absent */
 } ce_embeddings;
 
-/* The request body; malloc'd, NULL on failure (e.g. invalid UTF-8). */
+/* The request body; malloc'd, NULL on failure (e.g. invalid UTF-8).
+ * cfg->task is the call's effective task (task.h): sent as `task` in the
+ * Jina dialect when the model takes one, never in the openai dialect. */
 char *ce_provider_request_json(const ce_config *cfg, const ce_text *in,
                                size_t n);
 

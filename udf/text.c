@@ -217,3 +217,19 @@ void ce_text_refuse_wide(const char *key, size_t key_len, const char *outcome) {
                  "column?); pass CONVERT(col USING utf8mb4); %s",
                  who, outcome);
 }
+
+int ce_text_prepare_prefixed(const char *prefix, size_t plen, const char *raw,
+                             size_t len, size_t max, ce_charset cs, char *out,
+                             const char **sent, size_t *sent_len,
+                             unsigned *flags) {
+  if (ce_text_prepare(raw, len, max, cs, out + plen, sent, sent_len, flags))
+    return -1;
+  if (!plen)
+    return 0;
+  if (*sent != out + plen)
+    memcpy(out + plen, *sent, *sent_len);
+  memcpy(out, prefix, plen);
+  *sent = out;
+  *sent_len += plen;
+  return 0;
+}

@@ -58,6 +58,15 @@ int ce_text_prepare(const char *raw, size_t len, size_t max, ce_charset cs,
                     char *out, const char **sent, size_t *sent_len,
                     unsigned *flags);
 
+/* ce_text_prepare, then `prefix` (plen bytes, UTF-8; task.h) put before
+ * the result: `out` holds plen + ce_text_prepare_cap(len, max) bytes. With
+ * plen 0 this is ce_text_prepare; else *sent is `out`. The cut applies to
+ * the text, not to the prefix. */
+int ce_text_prepare_prefixed(const char *prefix, size_t plen, const char *raw,
+                             size_t len, size_t max, ce_charset cs, char *out,
+                             const char **sent, size_t *sent_len,
+                             unsigned *flags);
+
 /* For a text ce_text_prepare refused (NUL bytes): counts it
  * (wide_charset_texts) and logs one rate-limited line naming the row's key
  * (`key` NULL: content-addressed), the fix (CONVERT(col USING utf8mb4)) and

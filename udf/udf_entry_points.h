@@ -41,6 +41,7 @@
   CE_CHECK_ENTRY(fn##_add, Udf_func_add)
 
 CE_DECLARE_STRING_FN(cached_embed);
+CE_DECLARE_STRING_FN(cached_embed_query);
 CE_DECLARE_INT_FN(cached_embed_warm);
 CE_DECLARE_AGGREGATE_PARTS(cached_embed_warm);
 CE_DECLARE_REAL_FN(embedding_cosine);

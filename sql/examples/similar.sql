@@ -1,8 +1,8 @@
 -- Top 10 beers nearest a free-text query, by cosine similarity.
 -- Needs the vectors stored by sql/examples/backfill.sql (beer_vectors).
--- The query text is embedded once into a variable; a NULL key caches it
--- under the SHA-256 of the text.
-SET @q = cached_embed(NULL, 'hoppy citrus IPA');
+-- The query text is embedded once into a variable, as a search query
+-- (task `query`, cached under the SHA-256 of the text).
+SET @q = cached_embed_query('hoppy citrus IPA');
 
 SELECT d.id, d.name, d.brewery, d.style,
        ROUND(embedding_cosine(v.vec, @q), 4) AS similarity

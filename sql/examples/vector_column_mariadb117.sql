@@ -22,7 +22,7 @@ WHERE descr_long IS NOT NULL;
 -- The query vector must sit in a variable: the vector index is used only when
 -- VEC_DISTANCE_COSINE compares the column with a constant (a variable counts,
 -- an inline cached_embed(...) call does not, so that would be a full scan).
-SET @q = cached_embed(NULL, 'hoppy citrus IPA');
+SET @q = cached_embed_query('hoppy citrus IPA');
 
 SELECT d.id, d.name, d.style, VEC_DISTANCE_COSINE(b.v, @q) AS distance
 FROM beer_vec b

@@ -66,8 +66,10 @@ BIGRAM_MEMO_LIMIT = 100_000
 
 FAULT_KINDS = ("status", "hang", "close", "malformed", "missing", "extra",
                "wrong_length", "nan", "bad_index", "huge")
-CONFIG_KEYS = ("latency_ms", "shuffle", "force_float", "record_texts", "max_request_tokens")
+CONFIG_KEYS = ("latency_ms", "shuffle", "force_float", "record_texts", "max_request_tokens",
+               "record_requests")
 HUGE_MAX_BYTES = 1 << 30    # the largest body the "huge" fault sends
+RECORDED_REQUESTS = 100     # record_requests keeps the fields of the last 100
 
 _WORD_RE = re.compile(r"\w+")
 _TOKEN_RE = re.compile(r"\w+|[^\w\s]")
@@ -321,7 +323,8 @@ def _optional(payload, field, types, type_name):
 class EmbeddingRequest:
     """A validated /v1/embeddings request."""
 
-    def __init__(self, model, texts, tokens, as_base64, task, dimensions):
+    def __init__(self, model, texts, tokens, as_base64, task, dimensions, fields=None):
+        self.fields = fields or {}  # every field of the body but input
         self.model = model
         self.texts = texts
         self.tokens = tokens
@@ -392,7 +395,9 @@ def parse_embedding_request(body, dims, max_request_tokens=0):
         kept.append(text)
     if max_request_tokens and tokens > max_request_tokens:
         raise too_many_tokens_error(tokens, max_request_tokens)
-    return EmbeddingRequest(model, kept, tokens, "base64" in formats, task, dimensions)
+    fields = {k: v for k, v in payload.items() if k != "input"}
+    return EmbeddingRequest(model, kept, tokens, "base64" in formats, task, dimensions,
+                            fields)
 
 
 # --------------------------------------------------------------------------
@@ -561,6 +566,7 @@ class ServerState:
             self.connections = self.closed = 0
             self.by_status = Counter()
             self.texts = Counter()
+            self.request_fields = deque(maxlen=RECORDED_REQUESTS)
             self.faults = deque()  # [spec, remaining]
 
     def configure(self, update):
@@ -601,7 +607,7 @@ class ServerState:
             self.requests += 1
         self.record_answer(status)
 
-    def record_answer(self, status, texts=()):
+    def record_answer(self, status, texts=(), fields=None):
         with self.lock:
             self.by_status[str(status)] += 1
             if status == 200:
@@ -609,6 +615,8 @@ class ServerState:
                 self.inputs += len(texts)
                 if self.config["record_texts"]:
                     self.texts.update(texts)
+                if self.config["record_requests"]:
+                    self.request_fields.append(dict(fields or {}))
             else:
                 self.errors += 1
 
@@ -627,6 +635,8 @@ class ServerState:
             }
             if self.config["record_texts"]:
                 out["texts"] = dict(self.texts)
+            if self.config["record_requests"]:
+                out["request_fields"] = list(self.request_fields)
             return out
 
 
@@ -838,7 +848,7 @@ class Handler(BaseHTTPRequestHandler):
         data_fault = kind if kind in FAULT_KINDS[3:] else None
         out = build_embedding_body(request, vectors, as_base64,
                                    config["shuffle"], data_fault)
-        state.record_answer(200, request.texts)
+        state.record_answer(200, request.texts, request.fields)
         self.send_bytes(200, out)
 
     def check_auth(self):
@@ -896,7 +906,8 @@ def write_port_file(path, port):
 def make_server(args):
     state = ServerState({"latency_ms": args.latency_ms, "shuffle": False,
                          "force_float": False, "record_texts": args.record_texts,
-                         "max_request_tokens": args.max_request_tokens})
+                         "max_request_tokens": args.max_request_tokens,
+                         "record_requests": False})
     return EmbedHTTPServer((args.host, args.port), args, state)
 
 

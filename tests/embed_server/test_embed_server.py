@@ -357,6 +357,20 @@ class ServerTest(unittest.TestCase):
         self.ok({"model": "m", "input": ["a", "b", "a"]})
         self.assertEqual(self.server.control("stats")["texts"], {"a": 2, "b": 1})
 
+    def test_record_requests(self):
+        self.ok({"model": "m", "input": ["a"]})
+        self.assertNotIn("request_fields", self.server.control("stats"))
+        self.server.control("config", {"record_requests": True})
+        self.ok({"model": "m", "input": ["a", "b"], "task": "retrieval.query",
+                 "embedding_type": "base64"})
+        self.ok({"model": "m2", "input": "c", "encoding_format": "float"})
+        self.server.embed({"model": "m", "input": ""})  # refused: not recorded
+        self.assertEqual(self.server.control("stats")["request_fields"], [
+            {"model": "m", "task": "retrieval.query", "embedding_type": "base64"},
+            {"model": "m2", "encoding_format": "float"}])
+        self.server.control("reset", {})
+        self.assertNotIn("request_fields", self.server.control("stats"))
+
     def test_reset(self):
         self.server.control("config", {"latency_ms": 500, "shuffle": True})
         self.server.control("faults", {"faults": [{"status": 500}]})

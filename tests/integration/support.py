@@ -117,9 +117,10 @@ def sent_text(raw, max_bytes=65536, charset="auto"):
     return out.decode()
 
 
-def vector_bytes(text, dims=768):
-    """What the local embedding server answers for `text`, as the BLOB."""
-    v = embed(text, dims)
+def vector_bytes(text, dims=768, task=None, dimensions=None):
+    """What the local embedding server answers for `text` (with the
+    request's `task` and `dimensions` fields), as the BLOB."""
+    v = embed(text, dims, task, dimensions)
     return struct.pack("<%df" % len(v), *v)
 
 

@@ -131,11 +131,12 @@ class CoreTest(ServerTestCase):
 
     def test_wrong_argument_count_names_the_signature(self):
         for sql in ("SELECT cached_embed('only one')",
-                    "SELECT cached_embed('a', 'b', 1, 2)",
+                    "SELECT cached_embed('a', 'b', 1, 'query', 5)",
                     "SELECT cached_embed('a', 'b', 'not a number')"):
             with self.assertRaises(pymysql.err.OperationalError) as cm:
                 query(sql)
-            self.assertIn("cached_embed(key, text [, ttl_seconds]) expects", str(cm.exception))
+            self.assertIn("cached_embed(key, text [, ttl_seconds [, task]])",
+                          str(cm.exception))
 
     def test_install_and_uninstall_can_run_twice(self):
         for name in ("install.sql", "install.sql", "uninstall.sql", "uninstall.sql", "install.sql"):

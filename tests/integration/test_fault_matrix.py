@@ -227,10 +227,11 @@ class FaultMatrixTest(ServerTestCase):
     def test_wrong_argument_counts_and_types(self):
         t0 = time.monotonic()
         bad_calls = [
-            ("SELECT cached_embed('k')", "expects 2 or 3 arguments, got 1"),
-            ("SELECT cached_embed('k', 'a', 1, 2)", "expects 2 or 3 arguments, got 4"),
-            ("SELECT cached_embed()", "expects 2 or 3 arguments, got 0"),
-            ("SELECT cached_embed('k', 'a', 'soon')", "expects ttl_seconds to be a number"),
+            ("SELECT cached_embed('k')", "takes 2 to 4 arguments, got 1"),
+            ("SELECT cached_embed('k', 'a', 1, 'query', 2)", "takes 2 to 4 arguments, got 5"),
+            ("SELECT cached_embed()", "takes 2 to 4 arguments, got 0"),
+            ("SELECT cached_embed('k', 'a', 1, 2)", "task is not a string"),
+            ("SELECT cached_embed('k', 'a', 'soon')", "ttl_seconds is not a number"),
         ]
         for sql, msg in bad_calls:
             with self.assertRaises(pymysql.err.OperationalError) as cm:

@@ -1,4 +1,4 @@
-"""cached_embed_warm(key, text): the batch warm-up aggregate. Request counts
+"""cached_embed_warm(key, text [, task]): the batch warm-up aggregate. Request counts
 are checked with the local embedding server's counters."""
 
 import json
@@ -175,7 +175,8 @@ class WarmTest(ServerTestCase):
         import pymysql
         with self.assertRaises(pymysql.err.OperationalError) as cm:
             query("SELECT cached_embed_warm('x') FROM t.warm")
-        self.assertIn("cached_embed_warm(key, text) expects 2 arguments", str(cm.exception))
+        self.assertIn("cached_embed_warm(key, text [, task]) expects 2 or 3 arguments",
+                      str(cm.exception))
 
     def test_update_after_warm_up_touches_neither_redis_nor_provider(self):
         set_config(batch=100, parallel=3, local_cache_mb=32, circuit_failures=0)

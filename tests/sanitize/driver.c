@@ -4,7 +4,9 @@
  * statement's buffers), _deinit. Phases, each with its own keys:
  *  1. cached_embed: rows include NULL and blank texts, and a provider fault
  *     is injected while the threads run; every non-NULL result must equal
- *     the expected vector.
+ *     the expected vector. One statement in four passes the task argument
+ *     (`passage`: the configured Jina v2 model takes no task, so the same
+ *     vectors under other keys).
  *  2. the aggregate cached_embed_warm (_init, per group _clear, _add per row,
  *     the result, _deinit), local cache off: groups of a few hundred rows
  *     with duplicates, NULL and blank texts and NULL keys, keys shared
@@ -15,7 +17,8 @@
  *     half the threads warming and half calling cached_embed on the same
  *     keys at once.
  *  4. embedding_cosine, embedding_dims, embedding_to_json, cached_embed_stats
- *     on the expected vectors, NULL and a 5-byte BLOB.
+ *     on the expected vectors, NULL and a 5-byte BLOB; cached_embed_query
+ *     on some texts (their expected vectors, as above).
  * The config (CACHED_EMBED_CONFIG, written by run_driver.py with small
  * batch and parallel) gets a local_cache_mb line appended before phase 3.
  *
@@ -64,7 +67,7 @@ typedef struct {
   add_fn add;
 } udf;
 
-static udf u_embed, u_warm, u_cosine, u_dims, u_json, u_stats;
+static udf u_embed, u_query, u_warm, u_cosine, u_dims, u_json, u_stats;
 
 static char **texts;
 static size_t n_texts;
@@ -107,21 +110,21 @@ static char *slurp(const char *path, size_t *len) {
 
 /* A statement's UDF_ARGS of n arguments over its own arrays. */
 typedef struct {
-  enum Item_result types[3];
-  char *argv[3];
-  unsigned long lengths[3];
-  char maybe_null[3];
-  const char *attrs[3];
-  unsigned long attr_len[3];
+  enum Item_result types[5];
+  char *argv[5];
+  unsigned long lengths[5];
+  char maybe_null[5];
+  const char *attrs[5];
+  unsigned long attr_len[5];
   UDF_ARGS args;
   UDF_INIT init;
   char message[MYSQL_ERRMSG_SIZE];
 } stmt;
 
 static void stmt_prepare(stmt *s, unsigned n) {
-  static const char *const names[3] = {"a", "b", "c"};
+  static const char *const names[5] = {"a", "b", "c", "d", "e"};
   memset(s, 0, sizeof *s);
-  for (int i = 0; i < 3; i++) {
+  for (int i = 0; i < 5; i++) {
     s->types[i] = STRING_RESULT;
     s->maybe_null[i] = 1;
     s->attrs[i] = names[i];
@@ -167,14 +170,16 @@ static int call_row(UDF_INIT *init, UDF_ARGS *args, const char *key,
 static void row_statements(long id, const char *prefix, int statements) {
   long total = 0, nulls = 0, wrong = 0, special_bad = 0, ifail = 0;
   for (int st = 0; st < statements; st++) {
-    enum Item_result types[3] = {STRING_RESULT, STRING_RESULT, INT_RESULT};
-    char *argv[3] = {NULL, NULL, NULL};
-    unsigned long lengths[3] = {0, 0, 0};
-    char maybe_null[3] = {1, 1, 1};
-    const char *attrs[3] = {"key", "body", "ttl"};
-    unsigned long attr_len[3] = {3, 4, 3};
+    enum Item_result types[4] = {STRING_RESULT, STRING_RESULT, INT_RESULT,
+                                 STRING_RESULT};
+    char *argv[4] = {NULL, NULL, NULL, NULL};
+    unsigned long lengths[4] = {0, 0, 0, 0};
+    char maybe_null[4] = {1, 1, 1, 1};
+    const char *attrs[4] = {"key", "body", "ttl", "task"};
+    unsigned long attr_len[4] = {3, 4, 3, 4};
     long long ttl = 600;
-    UDF_ARGS args = {.arg_count = st == 2 ? 3 : 2, .arg_type = types,
+    UDF_ARGS args = {.arg_count = st == 2 ? 3 : st == 3 ? 4 : 2,
+                     .arg_type = types,
                      .args = argv, .lengths = lengths,
                      .maybe_null = maybe_null, .attributes = attrs,
                      .attribute_lengths = attr_len, .extension = NULL};
@@ -190,6 +195,10 @@ static void row_statements(long id, const char *prefix, int statements) {
     if (st == 2) {
       argv[2] = (char *)&ttl;
       lengths[2] = sizeof ttl;
+    }
+    if (st == 3) { /* ttl NULL: the configured one */
+      argv[3] = (char *)"passage";
+      lengths[3] = 7;
     }
     for (size_t k = 0; k < n_texts + 4; k++) {
       /* each thread walks the rows in its own order; all share the keys */
@@ -411,18 +420,20 @@ static void *fn_worker(void *arg) {
   long id = (long)arg, rows = 0;
   static const uint8_t five[5] = {1, 2, 3, 4, 5};
   stmt *c = malloc(sizeof *c), *d = malloc(sizeof *d), *j = malloc(sizeof *j),
-       *t = malloc(sizeof *t);
-  if (!c || !d || !j || !t)
+       *t = malloc(sizeof *t), *q = malloc(sizeof *q);
+  if (!c || !d || !j || !t || !q)
     abort();
   for (int round = 0; round < 3; round++) {
     stmt_prepare(c, 2);
     stmt_prepare(d, 1);
     stmt_prepare(j, 1);
     stmt_prepare(t, 0);
+    stmt_prepare(q, 1);
     if (u_cosine.init(&c->init, &c->args, c->message) ||
         u_dims.init(&d->init, &d->args, d->message) ||
         u_json.init(&j->init, &j->args, j->message) ||
-        u_stats.init(&t->init, &t->args, t->message)) {
+        u_stats.init(&t->init, &t->args, t->message) ||
+        u_query.init(&q->init, &q->args, q->message)) {
       /* the ones that did succeed leak here; the run fails anyway */
       fn_fail(id, "an init of the vector helpers or stats failed");
       break;
@@ -524,7 +535,23 @@ static void *fn_worker(void *arg) {
           out[length - 1] != '}' || !memmem(out, length, "\"circuit\"", 9))
         fn_fail(id, "cached_embed_stats() is not a JSON object with "
                     "\"circuit\"");
+
+      /* the query form: no task reaches a Jina v2 model, no prefix is set */
+      if (r % 4 == 0) {
+        set_arg(q, 0, texts[a], strlen(texts[a]));
+        is_null = 1;
+        length = 0;
+        out = ((str_fn)u_query.row)(&q->init, &q->args, result, &length,
+                                    &is_null, &error);
+        if (is_null || error || !out || length != dims * 4 ||
+            memcmp(out, va, dims * 4)) {
+          snprintf(msg, sizeof msg, "cached_embed_query(text %zu) is not its "
+                   "vector (null=%d, %lu bytes)", a, is_null, length);
+          fn_fail(id, msg);
+        }
+      }
     }
+    u_query.deinit(&q->init);
     u_cosine.deinit(&c->init);
     u_dims.deinit(&d->init);
     u_json.deinit(&j->init);
@@ -534,6 +561,7 @@ static void *fn_worker(void *arg) {
   free(d);
   free(j);
   free(t);
+  free(q);
   add_counts(&fn_rows, rows);
   return NULL;
 }
@@ -629,8 +657,12 @@ static int check_arg_counts(void) {
     unsigned n;
     const char *want;
   } cases[] = {
-      {&u_embed, 0, "expects 2 or 3 arguments"},
-      {&u_warm, 1, "cached_embed_warm(key, text) expects 2 arguments"},
+      {&u_embed, 0, "cached_embed(key, text [, ttl_seconds [, task]]) "
+                    "takes 2 to 4 arguments"},
+      {&u_embed, 5, "takes 2 to 4 arguments, got 5"},
+      {&u_query, 2, "cached_embed_query(text) expects 1 argument"},
+      {&u_warm, 1, "cached_embed_warm(key, text [, task]) expects 2 or 3 "
+                   "arguments"},
       {&u_cosine, 1, "embedding_cosine(a, b) expects 2 arguments"},
       {&u_dims, 2, "embedding_dims(v) expects 1 argument"},
       {&u_json, 0, "embedding_to_json(v) expects 1 argument"},
@@ -720,6 +752,7 @@ int main(int argc, char **argv) {
     return 2;
   }
   if (load(so, &u_embed, "cached_embed", 0) ||
+      load(so, &u_query, "cached_embed_query", 0) ||
       load(so, &u_warm, "cached_embed_warm", 1) ||
       load(so, &u_cosine, "embedding_cosine", 0) ||
       load(so, &u_dims, "embedding_dims", 0) ||
