@@ -607,3 +607,24 @@ void ce_claims_settle(ce_claims *cs, ce_claim *c, size_t n,
   }
   settle_held(cs, c, n, &ec);
 }
+
+static int take_nothing(void *ctx, const ce_flight_result *r) {
+  (void)ctx, (void)r;
+  return 1;
+}
+
+void ce_claims_drop(ce_claims *cs, ce_claim *c, size_t n) {
+  char err[240];
+  const char *cls;
+  (void)cs;
+  for (size_t i = 0; i < n; i++) {
+    if (!c[i].f)
+      continue;
+    if (c[i].role == CE_CLAIM_WAIT)
+      ce_flight_wait(c[i].f, 0, take_nothing, NULL, err, sizeof err, &cls);
+    else
+      ce_flight_fail(c[i].f, CE_FAIL_LOCAL,
+                     "the warm-up that led this text stopped");
+    c[i].f = NULL;
+  }
+}

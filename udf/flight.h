@@ -159,4 +159,8 @@ void ce_claims_settle(ce_claims *cs, ce_claim *c, size_t n,
                                    size_t key_len),
                       void *ctx);
 
+/* Gives up the WAIT and HELD claims c[0..n) without waiting (a killed
+ * statement, out of memory): waiters of our HELD claims get an error. */
+void ce_claims_drop(ce_claims *cs, ce_claim *c, size_t n);
+
 #endif

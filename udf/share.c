@@ -40,6 +40,9 @@ typedef struct lane {
   int busy;  /* a request of this lane is in flight */
   int users; /* rows inside ce_share_embed with this lane */
   member *head, *tail;
+  size_t queued;          /* rows in the queue */
+  size_t expect;          /* rows the queue waits for (gathering) */
+  long long gather_until; /* ... till then */
   pthread_cond_t cv; /* broadcast when the lane goes idle or rows end */
 } lane;
 
@@ -77,17 +80,22 @@ static lane *lane_get(const uint8_t id[CE_SHA256_LEN]) {
   return l;
 }
 
-/* One user fewer; an unused lane is freed (lock held). */
+/* One user fewer. Lanes nobody uses, with nothing in flight, queued or
+ * gathered for, are freed (lock held): a lane that is gathering stays
+ * until a later call finds it done. */
 static void lane_put(lane *l) {
-  if (--l->users > 0 || l->busy || l->head)
-    return;
-  for (lane **p = &lanes; *p; p = &(*p)->next)
-    if (*p == l) {
-      *p = l->next;
-      break;
+  long long now = ce_mono_ms();
+  l->users--;
+  for (lane **p = &lanes; *p;) {
+    lane *x = *p;
+    if (x->users > 0 || x->busy || x->head || now < x->gather_until) {
+      p = &x->next;
+      continue;
     }
-  pthread_cond_destroy(&l->cv);
-  free(l);
+    *p = x->next;
+    pthread_cond_destroy(&x->cv);
+    free(x);
+  }
 }
 
 static void member_unref(member *m) {
@@ -108,6 +116,7 @@ static void dequeue(lane *l, member *m) {
       if (l->tail == m)
         l->tail = prev;
       m->next = NULL;
+      l->queued--;
       return;
     }
 }
@@ -129,6 +138,7 @@ static size_t take_batch(const ce_config *cfg, lane *l, member **out,
     if (!l->head)
       l->tail = NULL;
     m->next = NULL;
+    l->queued--;
     m->state = TAKEN;
     m->refs++;
     m->taken_until = ce_mono_ms() + cfg->timeout_ms + CE_SHARE_MARGIN_MS;
@@ -222,6 +232,26 @@ static void apply(member **ms, size_t n, outcome *res) {
   }
 }
 
+/* A request of `n` rows sent at `t0` has ended (lock held): the lane is
+ * idle. Its rows will soon come back with their next misses; the queue
+ * waits for them a little (a tenth of that request's time, at most
+ * CE_SHARE_GATHER_MS) so that the next request carries them and the rows
+ * queued meanwhile, instead of two groups of sessions taking turns, each
+ * waiting for the other's request. */
+static void lane_idle(lane *l, size_t n, long long t0) {
+  long long now = ce_mono_ms(), gather = (now - t0) / 10;
+  l->busy = 0;
+  l->expect = l->queued + n;
+  l->gather_until = now + (gather < CE_SHARE_GATHER_MS ? gather
+                                                       : CE_SHARE_GATHER_MS);
+  pthread_cond_broadcast(&l->cv);
+}
+
+/* Whether the queue should go now (lock held; the lane is idle). */
+static int queue_ready(const lane *l) {
+  return l->queued >= l->expect || ce_mono_ms() >= l->gather_until;
+}
+
 /* The first queued row of an idle lane sends the queue (lock held on entry
  * and on return). */
 static void send_queue(const ce_config *cfg, lane *l) {
@@ -238,14 +268,14 @@ static void send_queue(const ce_config *cfg, lane *l) {
   member *one[1];
   outcome one_res[1];
   size_t n = take_batch(cfg, l, batch ? batch : one, batch ? cap : 1);
+  long long t0 = ce_mono_ms();
   l->busy = 1;
   pthread_mutex_unlock(&mu);
   send_batch(cfg, batch ? batch : one, n, res ? res : one_res, err,
              sizeof err);
   pthread_mutex_lock(&mu);
   apply(batch ? batch : one, n, res ? res : one_res);
-  l->busy = 0;
-  pthread_cond_broadcast(&l->cv);
+  lane_idle(l, n, t0);
   free(batch);
   free(res);
 }
@@ -256,7 +286,8 @@ static void wait_turn(const ce_config *cfg, lane *l, member *me) {
   long long queued_until = ce_mono_ms() + cfg->timeout_ms + CE_SHARE_MARGIN_MS;
   for (;;) {
     long long now = ce_mono_ms();
-    if (me->state == QUEUED && !l->busy && l->head == me) {
+    int first = me->state == QUEUED && !l->busy && l->head == me;
+    if (first && queue_ready(l)) {
       /* The lane is idle and we are first: we send the queue. */
       send_queue(cfg, l);
       continue;
@@ -277,8 +308,10 @@ static void wait_turn(const ce_config *cfg, lane *l, member *me) {
     }
     if (me->state != QUEUED && me->state != TAKEN)
       return;
-    ce_cond_wait_until(&l->cv, &mu,
-                       me->state == TAKEN ? me->taken_until : queued_until);
+    long long until = me->state == TAKEN ? me->taken_until : queued_until;
+    if (first && l->gather_until < until)
+      until = l->gather_until;
+    ce_cond_wait_until(&l->cv, &mu, until);
   }
 }
 
@@ -295,13 +328,14 @@ int ce_share_embed(const ce_config *cfg, const ce_text *text,
     pthread_mutex_unlock(&mu);
     return ce_provider_embed(cfg, text, 1, out, err, errlen, cls);
   }
-  if (!l->busy && !l->head) { /* nothing in flight: send at once, alone */
+  if (!l->busy && !l->head && queue_ready(l)) {
+    /* Nothing in flight, nobody to wait for: send at once, alone. */
+    long long t0 = ce_mono_ms();
     l->busy = 1;
     pthread_mutex_unlock(&mu);
     int rc = ce_provider_embed(cfg, text, 1, out, err, errlen, cls);
     pthread_mutex_lock(&mu);
-    l->busy = 0;
-    pthread_cond_broadcast(&l->cv);
+    lane_idle(l, 1, t0);
     lane_put(l);
     pthread_mutex_unlock(&mu);
     return rc;
@@ -322,6 +356,9 @@ int ce_share_embed(const ce_config *cfg, const ce_text *text,
   else
     l->head = me;
   l->tail = me;
+  l->queued++;
+  if (!l->busy) /* the first in the queue may be gathering: it counts */
+    pthread_cond_broadcast(&l->cv);
   wait_turn(cfg, l, me);
   int state = me->state;
   int rc = -1;

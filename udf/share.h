@@ -9,7 +9,11 @@
  *   - a row that finds a request in flight queues its text (a copy); when
  *     that request returns, the first queued row sends the queue as one
  *     request — up to `batch` inputs, max_request_tokens estimated tokens
- *     and CE_SHARE_TEXT_MAX bytes — and hands each row its vector.
+ *     and CE_SHARE_TEXT_MAX bytes — and hands each row its vector. It
+ *     first waits for the rows of the request that just ended to queue
+ *     their next misses, at most a tenth of that request's time and
+ *     CE_SHARE_GATHER_MS (a lone session never waits: it finds the lane
+ *     idle and empty).
  * So busy sessions share requests, and a lane makes one request per
  * provider round trip whatever the number of sessions.
  *
@@ -28,6 +32,7 @@
 
 #define CE_SHARE_TEXT_MAX ((size_t)4 << 20)
 #define CE_SHARE_MARGIN_MS 1000
+#define CE_SHARE_GATHER_MS 10
 
 /* Embeds one text (the row's), alone or in a shared request. 0: `out`
  * holds its vector (n = 1; tokens: its share of the request's usage, by
