@@ -237,7 +237,9 @@ size_t ce_cache_lock_end_many(const ce_config *cfg, const char *const *keys,
       "return redis.call('DEL', KEYS[1]) else return 0 end";
   static const char set[] =
       "if redis.call('GET', KEYS[1]) == ARGV[1] then "
-      "redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3]) return 1 "
+      "local t = redis.call('PTTL', KEYS[1]) "
+      "if t < tonumber(ARGV[3]) then t = tonumber(ARGV[3]) end "
+      "redis.call('SET', KEYS[1], ARGV[2], 'PX', t) return 1 "
       "else return 0 end";
   ce_redis_cmd *c = malloc(CE_CACHE_PIPELINE * sizeof *c);
   char ms[24];

@@ -65,9 +65,10 @@ size_t ce_cache_lock_many(const ce_config *cfg, const char *const *keys,
 
 /* Ends n locks held by `owner`, pipelined, each only if `owner` still holds
  * it (one script a key): vals[i] NULL releases it (compare-and-delete);
- * otherwise the lock's value becomes vals[i] for `linger_ms` (compare-and-
- * set), a note for whoever waits on it ("done: the entry is under key
- * ..."). Returns how many were still held by owner. */
+ * otherwise the lock's value becomes vals[i] (compare-and-set) for the
+ * rest of the lock's lifetime, and at least `linger_ms`: a note for
+ * whoever waits on it ("done: the entry is under key ..."), or a new
+ * owner's value. Returns how many were still held by owner. */
 size_t ce_cache_lock_end_many(const ce_config *cfg, const char *const *keys,
                               const size_t *key_lens, size_t n,
                               const char *owner, size_t owner_len,

@@ -400,6 +400,7 @@ CE_EXPORT char *cached_embed_query(UDF_INIT *initid, UDF_ARGS *args,
 /* DROP FUNCTION unloads the library: close pooled connections first. */
 __attribute__((destructor)) static void cached_embed_unload(void) {
   ce_local_clear();
+  ce_share_shutdown();
   ce_cache_shutdown();
   ce_http_shutdown();
 }

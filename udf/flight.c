@@ -130,7 +130,8 @@ static void on_poll(void *ctx, size_t i, const uint8_t *val, size_t len,
   if (r->state != R_WAITING)
     return;
   if (!val) {
-    r->state = R_GONE;
+    if (!r->note) /* with a note known, its entry decides (note round) */
+      r->state = R_GONE;
   } else if (len > 2 && !memcmp(val, "d:", 2)) {
     free(r->note);
     r->note = malloc(len - 2 + 1);
@@ -219,6 +220,29 @@ static void back_off(long *delay, long long until) {
   *delay = *delay * 2 > CE_LOCK_POLL_MAX_MS ? CE_LOCK_POLL_MAX_MS : *delay * 2;
 }
 
+/* The lock of `r` went without an entry (its holder failed or died), or
+ * its "done" note names an entry that is gone: takes the lock (SET NX, or
+ * the note swapped for our owner value). 1 taken, 0 someone else was
+ * first, -1 Redis unavailable. */
+static int take_over(const ce_config *cfg, remote *r, const char *owner,
+                     size_t owner_len) {
+  if (!r->note)
+    return ce_cache_lock(cfg, r->lock, r->lock_len, owner, owner_len,
+                         lock_ms(cfg));
+  char *was = malloc(r->note_len + 3);
+  if (!was)
+    return -1;
+  memcpy(was, "d:", 2);
+  memcpy(was + 2, r->note, r->note_len + 1);
+  const char *keys[1] = {r->lock}, *vals[1] = {owner};
+  size_t lens[1] = {r->lock_len}, val_lens[1] = {owner_len};
+  size_t got = ce_cache_lock_end_many(cfg, keys, lens, 1, was,
+                                      r->note_len + 2, vals, val_lens,
+                                      lock_ms(cfg));
+  free(was);
+  return got ? 1 : 0;
+}
+
 /* ---- one miss ---- */
 
 static void lead_fail(ce_miss *m, const char *cls, const char *err) {
@@ -265,9 +289,8 @@ static int wait_remote(ce_miss *m, ce_miss_take take, void *ctx, char *err,
       remote_free(&r);
       return CE_MISS_PAY;
     }
-    if (r.state == R_GONE) { /* no entry, no lock: whoever asks first pays */
-      int got = ce_cache_lock(cfg, m->lock, m->lock_len, m->owner,
-                              m->owner_len, lock_ms(cfg));
+    if (r.state == R_GONE) { /* no entry: whoever asks first pays */
+      int got = take_over(cfg, &r, m->owner, m->owner_len);
       if (got != 0) {
         m->locked = got == 1;
         if (m->f)
@@ -387,6 +410,25 @@ void ce_miss_fail(ce_miss *m, const char *cls, const char *err) {
 
 /* ---- many misses ---- */
 
+typedef struct {
+  ce_claim *c;
+  const size_t *which;
+} note_ctx;
+
+static void keep_note(void *ctx, size_t i, const uint8_t *val, size_t len,
+                      long long pttl_ms) {
+  note_ctx *nc = ctx;
+  ce_claim *cl = &nc->c[nc->which[i]];
+  (void)pttl_ms;
+  if (!val || len <= 2 || memcmp(val, "d:", 2) || cl->note)
+    return;
+  cl->note = malloc(len - 2 + 1);
+  if (cl->note) {
+    memcpy(cl->note, val + 2, len - 2);
+    cl->note[len - 2] = '\0';
+  }
+}
+
 void ce_claims_take(ce_claims *cs, const ce_config *cfg, uint32_t want_dims,
                     ce_claim *c, size_t n, long pay_ms) {
   long long now = ce_mono_ms();
@@ -401,6 +443,7 @@ void ce_claims_take(ce_claims *cs, const ce_config *cfg, uint32_t want_dims,
     int r = ce_flight_claim(c[i].id, cs->pay_until, &c[i].f);
     c[i].role = r == CE_FLIGHT_WAIT ? CE_CLAIM_WAIT : CE_CLAIM_PAY;
     c[i].locked = 0;
+    c[i].note = NULL;
     if (r != CE_FLIGHT_WAIT)
       n_lead++;
   }
@@ -425,6 +468,7 @@ void ce_claims_take(ce_claims *cs, const ce_config *cfg, uint32_t want_dims,
   }
   ce_cache_lock_many(cfg, keys, lens, k, cs->owner, cs->owner_len,
                      cs->lock_ms, got);
+  size_t n_held = 0;
   for (size_t j = 0; j < k; j++) {
     ce_claim *cl = &c[which[j]];
     cl->locked = got[j] == 1;
@@ -433,7 +477,16 @@ void ce_claims_take(ce_claims *cs, const ce_config *cfg, uint32_t want_dims,
       if (cl->f) /* our waiters wait for our pay phase, then the lock */
         ce_flight_extend(cl->f, cs->pay_until + lock_ms(cfg) +
                                     CE_LOCK_MARGIN_MS);
+      keys[n_held] = keys[j];
+      lens[n_held] = lens[j];
+      which[n_held++] = which[j];
     }
+  }
+  /* A "done" note read now: it may be gone once our own requests are over,
+   * its entry not. */
+  if (n_held) {
+    note_ctx nc = {c, which};
+    ce_cache_mget(cfg, keys, lens, n_held, keep_note, &nc);
   }
 done:
   free(locks);
@@ -528,6 +581,11 @@ static void settle_held(ce_claims *cs, ce_claim *c, size_t n, each_ctx *ec) {
     rs[k].key = c[i].key;
     rs[k].key_len = c[i].key_len;
     rs[k].lock_len = ce_lock_key(cs->cfg, c[i].id, rs[k].lock);
+    if (c[i].note) { /* read when the lock was refused */
+      rs[k].note = c[i].note;
+      rs[k].note_len = strlen(c[i].note);
+      c[i].note = NULL;
+    }
     idx[k++] = i;
   }
   while (k) {
@@ -578,11 +636,14 @@ static void settle_held(ce_claims *cs, ce_claim *c, size_t n, each_ctx *ec) {
   free(idx);
   return;
 fail_all:
-  for (size_t i = 0; i < n; i++)
+  for (size_t i = 0; i < n; i++) {
+    free(c[i].note);
+    c[i].note = NULL;
     if (c[i].role == CE_CLAIM_HELD && c[i].f) {
       ce_flight_fail(c[i].f, CE_FAIL_LOCAL, "out of memory");
       c[i].f = NULL;
     }
+  }
   free(rs);
   free(pending);
   free(idx);
@@ -618,6 +679,8 @@ void ce_claims_drop(ce_claims *cs, ce_claim *c, size_t n) {
   const char *cls;
   (void)cs;
   for (size_t i = 0; i < n; i++) {
+    free(c[i].note);
+    c[i].note = NULL;
     if (!c[i].f)
       continue;
     if (c[i].role == CE_CLAIM_WAIT)

@@ -122,6 +122,7 @@ typedef struct ce_claim {
   int role;
   int locked;
   ce_flight *f;
+  char *note; /* HELD by a "done" note: the key it names (malloc'd) */
 } ce_claim;
 
 /* The shared part of a warm-up's claims. */

@@ -390,3 +390,18 @@ size_t ce_share_lanes(void) {
   pthread_mutex_unlock(&mu);
   return n;
 }
+
+void ce_share_shutdown(void) {
+  pthread_mutex_lock(&mu);
+  for (lane **p = &lanes; *p;) {
+    lane *x = *p;
+    if (x->users > 0 || x->busy || x->head) {
+      p = &x->next;
+      continue;
+    }
+    *p = x->next;
+    pthread_cond_destroy(&x->cv);
+    free(x);
+  }
+  pthread_mutex_unlock(&mu);
+}

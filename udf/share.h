@@ -45,4 +45,7 @@ int ce_share_embed(const ce_config *cfg, const ce_text *text,
 /* Lanes alive now (tests). */
 size_t ce_share_lanes(void);
 
+/* Frees the lanes nobody uses (library unload). */
+void ce_share_shutdown(void);
+
 #endif

@@ -20,6 +20,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(HERE), "embed_server"))
 from embed_server import embed  # noqa: E402
 
 N = 500
+FLIGHT_TEXTS = 40 + 8 * 12  # driver.c: FLIGHT_SAME + THREADS * FLIGHT_DISTINCT
 DIMS = 768
 OVERRIDES = {"batch": 16, "parallel": 3, "local_cache_mb": 0}
 
@@ -32,6 +33,9 @@ def main():
             k, _, v = line.strip().partition("=")
             state[k] = v
     texts = ["sanitizer driver text %d about a hazy pale ale" % i for i in range(N)]
+    # phase 5's own (driver.c FLIGHT_TEXTS), new to the embedding server
+    texts += ["concurrent miss text %d of run %d, a crisp pilsner" % (i, os.getpid())
+              for i in range(FLIGHT_TEXTS)]
     with tempfile.TemporaryDirectory() as d:
         tpath, epath = os.path.join(d, "texts"), os.path.join(d, "expected")
         with open(tpath, "w") as f:
