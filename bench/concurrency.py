@@ -28,11 +28,23 @@ import uuid
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "tests", "integration"))
-from support import (S, Embed, db, install_functions, query, rds,  # noqa: E402
+from support import (S, Embed, db, mariadb_cli, query, rds,  # noqa: E402
                      set_config, vector_bytes)
 from extra_servers import MariaDB, stop_all  # noqa: E402
 
 REPS = int(os.environ.get("BENCH_REPS", "3"))
+
+
+def install_sql():
+    """sql/install.sql of the sources the build under test came from (an
+    older build may lack functions the current file creates)."""
+    try:
+        for line in open(os.path.join(S["CE_BUILD"], "CMakeCache.txt")):
+            if line.startswith("CMAKE_HOME_DIRECTORY:"):
+                return os.path.join(line.split("=", 1)[1].strip(), "sql", "install.sql")
+    except OSError:
+        pass
+    return os.path.join(os.path.dirname(HERE), "sql", "install.sql")
 
 
 def table(conn_query, name, rows):
@@ -201,7 +213,9 @@ def report(name, runs, key):
 
 
 def main():
-    install_functions()
+    r = mariadb_cli(install_sql())
+    if r.returncode:
+        raise RuntimeError("install.sql failed: " + r.stderr.decode())
     version = query("SELECT VERSION()")[0][0]
     print("build: `%s`, MariaDB %s, %d runs each (median, range)\n"
           % (S["CE_BUILD"], version, REPS))
@@ -209,7 +223,7 @@ def main():
     try:
         one = [same_texts_one_server() for _ in range(REPS)]
         second = MariaDB("bench-second")
-        second.run_file(os.path.join(os.path.dirname(HERE), "sql", "install.sql"))
+        second.run_file(install_sql())
         two = [same_texts_two_servers(second) for _ in range(REPS)]
         dist = [distinct_texts() for _ in range(REPS)]
         Embed.config(latency_ms=0)

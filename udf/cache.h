@@ -75,6 +75,16 @@ size_t ce_cache_lock_end_many(const ce_config *cfg, const char *const *keys,
                               const char *const *vals, const size_t *val_lens,
                               long linger_ms);
 
+/* SET (as ce_cache_set) of an entry whose lock `owner` holds, then the
+ * lock turned into the note "d:<key>" (as ce_cache_lock_end_many) — one
+ * round trip where Redis is one node (one pipeline keeps the order: the
+ * entry lands first), two on a Cluster. When the entry is not stored, the
+ * lock is released instead. 0 stored, -1 not. */
+int ce_cache_set_noting(const ce_config *cfg, const char *key, size_t key_len,
+                        const uint8_t *val, size_t len, long ttl,
+                        const char *lock, size_t lock_len, const char *owner,
+                        size_t owner_len, long linger_ms);
+
 /* Closes every connection (library unload). */
 void ce_cache_shutdown(void);
 

@@ -239,16 +239,18 @@ static int take_shared(void *ctx, const uint8_t *vec, uint32_t dims,
   return 0;
 }
 
-/* Stores the row's vector (st->vec) under its key in Redis (`to_redis`)
- * and in the local cache. 0, or -1 when Redis did not take it. */
-static int store_row(embed_state *st, long ttl, int to_redis) {
+/* Stores the row's vector (st->vec) under its key in Redis (`to_redis`;
+ * with `m`, the miss this row paid for, whose lock it ends) and in the
+ * local cache. 0, or -1 when Redis did not take it. */
+static int store_row(embed_state *st, long ttl, int to_redis, ce_miss *m) {
   int rc = -1;
   if (to_redis) {
     if (ce_grow(&st->entry, &st->entry_cap, ce_entry_size(st->dims)))
       return -1;
     ce_entry_encode(st->hash, st->vec, st->dims, st->entry);
-    rc = ce_cache_set(&st->cfg, st->key, st->key_len, st->entry,
-                      ce_entry_size(st->dims), ttl);
+    rc = m ? ce_miss_store(m, st->entry, ce_entry_size(st->dims), ttl)
+           : ce_cache_set(&st->cfg, st->key, st->key_len, st->entry,
+                          ce_entry_size(st->dims), ttl);
   }
   ce_local_put(st->key, st->key_len, st->hash, st->vec, st->dims,
                (long long)ttl * 1000);
@@ -272,7 +274,7 @@ static char *embed_miss(embed_state *st, const ce_text *t, long ttl,
   if (role == CE_MISS_FAILED)
     return fail_row(st, is_null, cls, err);
   if (role == CE_MISS_SERVED) {
-    store_row(st, ttl, st->stored_elsewhere);
+    store_row(st, ttl, st->stored_elsewhere, NULL);
     *length = (unsigned long)st->dims * 4;
     return (char *)st->vec;
   }
@@ -287,7 +289,7 @@ static char *embed_miss(embed_state *st, const ce_text *t, long ttl,
   }
   uint64_t tokens = emb.tokens;
   ce_embeddings_free(&emb);
-  int stored = store_row(st, ttl, 1) == 0;
+  int stored = store_row(st, ttl, 1, &m) == 0;
   ce_miss_done(&m, st->vec, st->dims, tokens, stored);
   *length = (unsigned long)st->dims * 4;
   return (char *)st->vec;

@@ -376,6 +376,15 @@ int ce_miss_begin(ce_miss *m, const ce_config *cfg,
   return wait_remote(m, take, ctx, err, errlen, cls);
 }
 
+int ce_miss_store(ce_miss *m, const uint8_t *entry, size_t len, long ttl) {
+  if (!m->locked)
+    return ce_cache_set(m->cfg, m->key, m->key_len, entry, len, ttl);
+  m->locked = 0; /* noted, or released when the entry was not stored */
+  return ce_cache_set_noting(m->cfg, m->key, m->key_len, entry, len, ttl,
+                             m->lock, m->lock_len, m->owner, m->owner_len,
+                             CE_LOCK_LINGER_MS);
+}
+
 void ce_miss_done(ce_miss *m, const uint8_t *vec, uint32_t dims,
                   uint64_t tokens, int stored) {
   if (m->f)

@@ -95,9 +95,15 @@ int ce_miss_begin(ce_miss *m, const ce_config *cfg,
                   ce_miss_take take, void *ctx, char *err, size_t errlen,
                   const char **cls);
 
+/* The caller paid: stores its entry (`len` bytes, ce_entry_encode) under
+ * its key with `ttl` and, holding the lock, turns the lock into the done
+ * note in the same round trip (ce_cache_set_noting). 0 stored, -1 not. */
+int ce_miss_store(ce_miss *m, const uint8_t *entry, size_t len, long ttl);
+
 /* The caller paid: hands the vector to this server's waiters; `stored`:
  * the caller stored it under its key (then the lock becomes the "done"
- * note, else it is released). `tokens`: the provider's usage for it. */
+ * note, else it is released; nothing more when ce_miss_store ended it).
+ * `tokens`: the provider's usage for it. */
 void ce_miss_done(ce_miss *m, const uint8_t *vec, uint32_t dims,
                   uint64_t tokens, int stored);
 

@@ -78,6 +78,26 @@ int main(int argc, char **argv) {
   CHECK(ce_cache_unlock(&cfg, mk[0], ml[0], "owner-y", 7) == 1);
   CHECK(ce_cache_unlock(&cfg, mk[2], ml[2], "owner-w", 7) == 1);
 
+  /* an entry stored and its lock noted in one go (one round trip on one
+   * node, two on a cluster): the note names the entry's key */
+  const char *ek = "cached_embed:v2:m:entry-key";
+  CHECK(ce_cache_lock(&cfg, mk[1], ml[1], "owner-z", 7, 5000) == 1);
+  CHECK(ce_cache_set_noting(&cfg, ek, strlen(ek), (const uint8_t *)"VAL", 3,
+                            60, mk[1], ml[1], "owner-z", 7, 2000) == 0);
+  for (int i = 0; i < 2; i++) {
+    const char *k = i ? mk[1] : ek;
+    ce_redis_cmd_init(&c[i], k, strlen(k));
+    ce_redis_cmd_arg(&c[i], "GET", 3);
+    ce_redis_cmd_arg(&c[i], k, strlen(k));
+  }
+  CHECK(ce_redis_run(&cfg, c, 2) == 2);
+  CHECK(c[0].reply->type == CE_REPLY_STRING && !strcmp(c[0].reply->str, "VAL"));
+  CHECK(c[1].reply->type == CE_REPLY_STRING &&
+        !strcmp(c[1].reply->str, "d:cached_embed:v2:m:entry-key"));
+  ce_redis_cmds_free(c, 2);
+  CHECK(ce_cache_unlock(&cfg, mk[1], ml[1], "d:cached_embed:v2:m:entry-key",
+                        29) == 1);
+
   /* an unreachable Redis: -1, not "held" */
   ce_config down = cfg;
   CHECK(ce_config_set(&down, "redis", "redis://127.0.0.1:9/0", err,
