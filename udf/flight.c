@@ -78,7 +78,7 @@ typedef struct {
   int state;
   int answered; /* this round */
   int settled;  /* its outcome was handed on (the warm-up) */
-  char *note; /* the key the holder's "done" note names */
+  char *note;   /* the key the holder's "done" note names */
   size_t note_len;
   uint8_t *vec;
   uint32_t dims;
@@ -92,8 +92,8 @@ typedef struct {
   uint32_t want;
 } round_ctx;
 
-static int keep_vector(remote *r, const uint8_t *val, size_t len,
-                       uint32_t want, const char *src, size_t src_len) {
+static int keep_vector(remote *r, const uint8_t *val, size_t len, uint32_t want,
+                       const char *src, size_t src_len) {
   const uint8_t *vec;
   uint32_t dims;
   if (ce_entry_decode(val, len, r->hash, want, &vec, &dims) != CE_ENTRY_OK)
@@ -236,9 +236,8 @@ static int take_over(const ce_config *cfg, remote *r, const char *owner,
   memcpy(was + 2, r->note, r->note_len + 1);
   const char *keys[1] = {r->lock}, *vals[1] = {owner};
   size_t lens[1] = {r->lock_len}, val_lens[1] = {owner_len};
-  size_t got = ce_cache_lock_end_many(cfg, keys, lens, 1, was,
-                                      r->note_len + 2, vals, val_lens,
-                                      lock_ms(cfg));
+  size_t got = ce_cache_lock_end_many(cfg, keys, lens, 1, was, r->note_len + 2,
+                                      vals, val_lens, lock_ms(cfg));
   free(was);
   return got ? 1 : 0;
 }
@@ -351,8 +350,8 @@ int ce_miss_begin(ce_miss *m, const ce_config *cfg,
   m->key = key;
   m->key_len = key_len;
   long long now = ce_mono_ms();
-  int role = ce_flight_claim(
-      id, now + ce_flight_pay_ms(cfg) + CE_LOCK_MARGIN_MS, &f);
+  int role =
+      ce_flight_claim(id, now + ce_flight_pay_ms(cfg) + CE_LOCK_MARGIN_MS, &f);
   if (role == CE_FLIGHT_WAIT) {
     take_ctx tc = {take, ctx, 0};
     int rc = ce_flight_wait(f, now + CE_FLIGHT_WAIT_CAP_MS, take_flight, &tc,
@@ -475,8 +474,8 @@ void ce_claims_take(ce_claims *cs, const ce_config *cfg, uint32_t want_dims,
     lens[k] = ce_lock_key(cfg, c[i].id, locks + k * CE_LOCK_KEY_MAX);
     which[k++] = i;
   }
-  ce_cache_lock_many(cfg, keys, lens, k, cs->owner, cs->owner_len,
-                     cs->lock_ms, got);
+  ce_cache_lock_many(cfg, keys, lens, k, cs->owner, cs->owner_len, cs->lock_ms,
+                     got);
   size_t n_held = 0;
   for (size_t j = 0; j < k; j++) {
     ce_claim *cl = &c[which[j]];
@@ -484,8 +483,8 @@ void ce_claims_take(ce_claims *cs, const ce_config *cfg, uint32_t want_dims,
     if (got[j] == 0) {
       cl->role = CE_CLAIM_HELD;
       if (cl->f) /* our waiters wait for our pay phase, then the lock */
-        ce_flight_extend(cl->f, cs->pay_until + lock_ms(cfg) +
-                                    CE_LOCK_MARGIN_MS);
+        ce_flight_extend(cl->f,
+                         cs->pay_until + lock_ms(cfg) + CE_LOCK_MARGIN_MS);
       keys[n_held] = keys[j];
       lens[n_held] = lens[j];
       which[n_held++] = which[j];
@@ -670,8 +669,8 @@ void ce_claims_settle(ce_claims *cs, ce_claim *c, size_t n,
     if (c[i].role != CE_CLAIM_WAIT || !c[i].f)
       continue;
     ec.i = i;
-    if (ce_flight_wait(c[i].f, ce_mono_ms() + CE_FLIGHT_WAIT_CAP_MS,
-                       take_each, &ec, err, sizeof err, &cls) == 0)
+    if (ce_flight_wait(c[i].f, ce_mono_ms() + CE_FLIGHT_WAIT_CAP_MS, take_each,
+                       &ec, err, sizeof err, &cls) == 0)
       count_waited(ec.tokens, c[i].text_len);
     c[i].f = NULL;
   }

@@ -37,8 +37,8 @@ typedef struct ce_flight ce_flight;
 typedef struct ce_flight_result {
   const uint8_t *vec; /* dims float32 */
   uint32_t dims;
-  uint64_t tokens;  /* the provider's usage for this input, or an estimate */
-  const char *key;  /* the Redis key the leader stored it under ("" none) */
+  uint64_t tokens; /* the provider's usage for this input, or an estimate */
+  const char *key; /* the Redis key the leader stored it under ("" none) */
   size_t key_len;
 } ce_flight_result;
 
@@ -70,8 +70,8 @@ void ce_flight_fail(ce_flight *f, const char *cls, const char *err);
  * 2: no outcome in time (err says so; the entry is dropped from the table
  * if its own deadline passed, so the next claim leads). */
 int ce_flight_wait(ce_flight *f, long long until_ms,
-                   int (*take)(void *ctx, const ce_flight_result *r),
-                   void *ctx, char *err, size_t errlen, const char **cls);
+                   int (*take)(void *ctx, const ce_flight_result *r), void *ctx,
+                   char *err, size_t errlen, const char **cls);
 
 /* Entries in the table now (tests). */
 size_t ce_flight_pending(void);

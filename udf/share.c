@@ -23,7 +23,7 @@ enum {
 typedef struct member {
   struct member *next;
   int state;
-  int refs; /* the row's, and the sender's while TAKEN */
+  int refs;              /* the row's, and the sender's while TAKEN */
   long long taken_until; /* TAKEN: the sender's bound */
   size_t len;
   uint8_t *vec;
@@ -43,7 +43,7 @@ typedef struct lane {
   size_t queued;          /* rows in the queue */
   size_t expect;          /* rows the queue waits for (gathering) */
   long long gather_until; /* ... till then */
-  pthread_cond_t cv; /* broadcast when the lane goes idle or rows end */
+  pthread_cond_t cv;      /* broadcast when the lane goes idle or rows end */
 } lane;
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
@@ -57,8 +57,7 @@ static void lane_id(const ce_config *cfg, uint8_t out[CE_SHA256_LEN]) {
                    cfg->endpoint, 0, cfg->api_key, 0, cfg->provider, 0,
                    cfg->model, 0, cfg->dimensions, 0, cfg->task, 0,
                    cfg->truncate, 0, cfg->ca_file);
-  ce_sha256(buf, n > 0 && (size_t)n < sizeof buf ? (size_t)n : sizeof buf,
-            out);
+  ce_sha256(buf, n > 0 && (size_t)n < sizeof buf ? (size_t)n : sizeof buf, out);
 }
 
 /* The lane of `id`, made if needed, with one more user (lock held). */
@@ -242,8 +241,8 @@ static void lane_idle(lane *l, size_t n, long long t0) {
   long long now = ce_mono_ms(), gather = (now - t0) / 10;
   l->busy = 0;
   l->expect = l->queued + n;
-  l->gather_until = now + (gather < CE_SHARE_GATHER_MS ? gather
-                                                       : CE_SHARE_GATHER_MS);
+  l->gather_until =
+      now + (gather < CE_SHARE_GATHER_MS ? gather : CE_SHARE_GATHER_MS);
   pthread_cond_broadcast(&l->cv);
 }
 
@@ -271,8 +270,7 @@ static void send_queue(const ce_config *cfg, lane *l) {
   long long t0 = ce_mono_ms();
   l->busy = 1;
   pthread_mutex_unlock(&mu);
-  send_batch(cfg, batch ? batch : one, n, res ? res : one_res, err,
-             sizeof err);
+  send_batch(cfg, batch ? batch : one, n, res ? res : one_res, err, sizeof err);
   pthread_mutex_lock(&mu);
   apply(batch ? batch : one, n, res ? res : one_res);
   lane_idle(l, n, t0);

@@ -15,8 +15,9 @@ static void test_price_parse(void) {
   CHECK(ce_price_parse("0.000000001", &n) == 0 && n == 1);
   CHECK(ce_price_parse("1000000", &n) == 0 && n == 1000000000000000ULL);
   CHECK(ce_price_parse("0", &n) == 0 && n == 0);
-  const char *bad[] = {"", ".", "-1", "+1", "1e3", "abc", "0.1234567891",
-                       "1000001", "10000000", "1,5", " 1", "1 ", NULL};
+  const char *bad[] = {
+      "",        ".",        "-1",  "+1", "1e3", "abc", "0.1234567891",
+      "1000001", "10000000", "1,5", " 1", "1 ",  NULL};
   for (int i = 0; bad[i]; i++) {
     int rc = ce_price_parse(bad[i], &n);
     if (rc == 0)
@@ -29,8 +30,8 @@ static void test_price_parse(void) {
   CHECK_STR(c.price_per_million_tokens, "");
   CHECK(ce_config_set(&c, "price_per_million_tokens", "0.13", err,
                       sizeof err) == 0);
-  CHECK(ce_config_set(&c, "price_per_million_tokens", "-3", err,
-                      sizeof err) == -1);
+  CHECK(ce_config_set(&c, "price_per_million_tokens", "-3", err, sizeof err) ==
+        -1);
   CHECK(strstr(err, "price_per_million_tokens must be a decimal") != NULL);
   CHECK_STR(c.price_per_million_tokens, "0.13");
   CHECK(ce_config_set(&c, "share_requests", "off", err, sizeof err) == 0);
