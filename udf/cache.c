@@ -282,8 +282,8 @@ size_t ce_cache_lock_end_many(const ce_config *cfg, const char *const *keys,
     for (size_t k = 0; k < m; k++) {
       size_t i = start + k;
       lock_end_cmd(&c[k], keys[i], key_lens[i], owner, owner_len,
-                   vals ? vals[i] : NULL, vals && vals[i] ? val_lens[i] : 0,
-                   ms, (size_t)msl);
+                   vals ? vals[i] : NULL, vals && vals[i] ? val_lens[i] : 0, ms,
+                   (size_t)msl);
     }
     ce_redis_run(cfg, c, m);
     for (size_t k = 0; k < m; k++)

@@ -78,6 +78,7 @@ typedef struct {
   int state;
   int answered; /* this round */
   int settled;  /* its outcome was handed on (the warm-up) */
+  int errors;   /* rounds Redis did not answer (the warm-up) */
   char *note;   /* the key the holder's "done" note names */
   size_t note_len;
   uint8_t *vec;
@@ -142,7 +143,7 @@ static void on_poll(void *ctx, size_t i, const uint8_t *val, size_t len,
     } else {
       r->state = R_GONE;
     }
-  } else if (!r->until) {
+  } else if (!r->until) { /* held: wait at most its remaining life */
     long long ttl = pttl_ms > 0 ? pttl_ms : 0;
     if (ttl > CE_FLIGHT_WAIT_CAP_MS)
       ttl = CE_FLIGHT_WAIT_CAP_MS;
@@ -267,8 +268,9 @@ static int wait_remote(ce_miss *m, ce_miss_take take, void *ctx, char *err,
   long long cap = start + lock_ms(cfg) + CE_LOCK_MARGIN_MS;
   if (m->f)
     ce_flight_extend(m->f, cap + ce_flight_pay_ms(cfg));
-  for (;;) {
-    back_off(&delay, r.until ? r.until : cap);
+  for (int first = 1;; first = 0) {
+    if (!first)
+      back_off(&delay, r.until ? r.until : cap);
     poll_round(cfg, &rp, 1, m->want_dims);
     if (r.state == R_SERVED) {
       int rc = take(ctx, r.vec, r.dims, r.src, r.src_len);
@@ -423,10 +425,10 @@ typedef struct {
   const size_t *which;
 } note_ctx;
 
-static void keep_note(void *ctx, size_t i, const uint8_t *val, size_t len,
+static void keep_note(void *ctx, size_t j, const uint8_t *val, size_t len,
                       long long pttl_ms) {
   note_ctx *nc = ctx;
-  ce_claim *cl = &nc->c[nc->which[i]];
+  ce_claim *cl = &nc->c[nc->which[j]];
   (void)pttl_ms;
   if (!val || len <= 2 || memcmp(val, "d:", 2) || cl->note)
     return;
@@ -435,6 +437,15 @@ static void keep_note(void *ctx, size_t i, const uint8_t *val, size_t len,
     memcpy(cl->note, val + 2, len - 2);
     cl->note[len - 2] = '\0';
   }
+}
+
+/* The claims which[0..n) whose locks were refused: a lock already turned
+ * into a "done" note is read now (it lives as long as the lock would have;
+ * the warm-up's own requests may take longer). */
+static void read_notes(const ce_config *cfg, ce_claim *c, const char **locks,
+                       size_t *lens, size_t *which, size_t n) {
+  note_ctx nc = {c, which};
+  ce_cache_mget(cfg, locks, lens, n, keep_note, &nc);
 }
 
 void ce_claims_take(ce_claims *cs, const ce_config *cfg, uint32_t want_dims,
@@ -490,12 +501,8 @@ void ce_claims_take(ce_claims *cs, const ce_config *cfg, uint32_t want_dims,
       which[n_held++] = which[j];
     }
   }
-  /* A "done" note read now: it may be gone once our own requests are over,
-   * its entry not. */
-  if (n_held) {
-    note_ctx nc = {c, which};
-    ce_cache_mget(cfg, keys, lens, n_held, keep_note, &nc);
-  }
+  if (n_held) /* notes of requests that ended: read them now */
+    read_notes(cfg, c, keys, lens, which, n_held);
 done:
   free(locks);
   free(keys);
@@ -589,7 +596,8 @@ static void settle_held(ce_claims *cs, ce_claim *c, size_t n, each_ctx *ec) {
     rs[k].key = c[i].key;
     rs[k].key_len = c[i].key_len;
     rs[k].lock_len = ce_lock_key(cs->cfg, c[i].id, rs[k].lock);
-    if (c[i].note) { /* read when the lock was refused */
+    if (c[i].note) { /* read when the lock was refused: it may be gone by
+                        the time our own requests are over, its entry not */
       rs[k].note = c[i].note;
       rs[k].note_len = strlen(c[i].note);
       c[i].note = NULL;
@@ -609,6 +617,9 @@ static void settle_held(ce_claims *cs, ce_claim *c, size_t n, each_ctx *ec) {
     if (!m)
       break;
     poll_round(cs->cfg, pending, m, cs->want_dims);
+    for (size_t j = 0; j < m; j++) /* a round Redis missed: ask again */
+      if (pending[j]->state == R_ERROR && ++pending[j]->errors < 3)
+        pending[j]->state = R_WAITING;
     long long now = ce_mono_ms();
     size_t left = 0;
     for (size_t j = 0; j < k; j++) {
@@ -665,6 +676,11 @@ void ce_claims_settle(ce_claims *cs, ce_claim *c, size_t n,
   each_ctx ec = {each, ctx, 0, 0};
   char err[240];
   const char *cls;
+  /* The HELD claims first: they wait on Redis alone, while this server's
+   * other sessions may be waiting on them (in-server, we lead them): were
+   * we to wait on theirs first, two warm-ups could each wait on the other
+   * until the deadlines. */
+  settle_held(cs, c, n, &ec);
   for (size_t i = 0; i < n; i++) {
     if (c[i].role != CE_CLAIM_WAIT || !c[i].f)
       continue;
@@ -674,7 +690,6 @@ void ce_claims_settle(ce_claims *cs, ce_claim *c, size_t n,
       count_waited(ec.tokens, c[i].text_len);
     c[i].f = NULL;
   }
-  settle_held(cs, c, n, &ec);
 }
 
 static int take_nothing(void *ctx, const ce_flight_result *r) {
@@ -687,15 +702,13 @@ void ce_claims_drop(ce_claims *cs, ce_claim *c, size_t n) {
   const char *cls;
   (void)cs;
   for (size_t i = 0; i < n; i++) {
-    free(c[i].note);
-    c[i].note = NULL;
-    if (!c[i].f)
-      continue;
-    if (c[i].role == CE_CLAIM_WAIT)
+    if (c[i].role == CE_CLAIM_WAIT && c[i].f)
       ce_flight_wait(c[i].f, 0, take_nothing, NULL, err, sizeof err, &cls);
-    else
+    else if (c[i].f)
       ce_flight_fail(c[i].f, CE_FAIL_LOCAL,
                      "the warm-up that led this text stopped");
     c[i].f = NULL;
+    free(c[i].note);
+    c[i].note = NULL;
   }
 }

@@ -10,11 +10,12 @@
  * Across servers: the leader takes a short Redis lock beside the entries,
  * <key_prefix>v2:lock:<identity hex>, SET NX PX with a value unique to it
  * (ce_cache_lock). Got it: it pays, stores its entry, then turns the lock
- * into a note "d:<its key>" that lingers CE_LOCK_LINGER_MS (so that waiters
- * whose own key differs find the entry, and a miss that read Redis just
- * before the entry was stored does not pay again); on failure it deletes
- * the lock (only its own: compare-and-delete). Held by another server: it
- * waits for the entry — its own key and the lock, read together with
+ * into a note "d:<its key>" for the rest of the lock's lifetime (at least
+ * CE_LOCK_LINGER_MS), so that whoever misses the same text meanwhile —
+ * waiters, a miss that read Redis just before the entry was stored, a miss
+ * under another key — reads the entry instead of paying; on failure it
+ * deletes the lock (only its own: compare-and-delete). Held by another server:
+ * it waits for the entry — its own key and the lock, read together with
  * back-off from CE_LOCK_POLL_MIN_MS to CE_LOCK_POLL_MAX_MS, never past the
  * lock's remaining lifetime (+ margin) — and reads it; a lock that goes
  * without an entry (its holder failed, or died and the lock expired) is

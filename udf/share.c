@@ -146,13 +146,24 @@ static size_t take_batch(const ce_config *cfg, lane *l, member **out,
   return n;
 }
 
-/* A failed request that its inputs may pass alone: refused as too large
- * ("provider answered 413: ...", or 400/422 saying so). */
-static int refused_as_too_large(const char *err) {
+/* A shared request that failed where its rows alone may not: refused as
+ * too large ("provider answered 413: ...", or 400/422 saying so), or a
+ * failure its retries did not absorb (429, 5xx, a network error, a
+ * timeout, a bad answer), which requests of one row each would meet one by
+ * one — not a verdict on every row (401, 403 and other 4xx, the circuit,
+ * the cost guard, a disabled provider). */
+static int worth_alone(const char *err, const char *cls) {
+  static const char *const final[] = {CE_FAIL_CIRCUIT, CE_FAIL_BUDGET,
+                                      CE_FAIL_OFF, CE_FAIL_LOCAL};
   long status;
   const char *msg = strstr(err, ": ");
-  return sscanf(err, "provider answered %ld: ", &status) == 1 && msg &&
-         ce_provider_too_large(status, msg + 2);
+  for (size_t i = 0; i < sizeof final / sizeof final[0]; i++)
+    if (cls && !strcmp(cls, final[i]))
+      return 0;
+  if (sscanf(err, "provider answered %ld: ", &status) == 1)
+    return ce_provider_retryable(status) ||
+           (msg && ce_provider_too_large(status, msg + 2));
+  return 1;
 }
 
 /* One row's outcome of a shared request, made without the lock. */
@@ -187,7 +198,7 @@ static void send_batch(const ce_config *cfg, member **ms, size_t n,
   } else {
     snprintf(err, errlen, "out of memory for a shared request");
   }
-  int alone = rc && n > 1 && refused_as_too_large(err);
+  int alone = rc && n > 1 && worth_alone(err, cls);
   for (size_t i = 0; i < n; i++) {
     outcome *o = &res[i];
     memset(o, 0, sizeof *o);

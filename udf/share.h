@@ -20,9 +20,11 @@
  * Bounds: a queued row not picked up within its timeout_ms (+ margin)
  * sends alone; a row whose shared request is in flight waits at most the
  * sender's timeout_ms (+ margin). A shared request that fails gives every
- * row its error, except one refused as too large (ce_provider_too_large):
- * then each row sends alone. Setting share_requests = off: every row
- * sends alone, as before. Rows of one identity never meet here:
+ * row its error when the failure is a verdict on all of them (401, 403 and
+ * other 4xx, the circuit, the cost guard); otherwise — refused as too
+ * large, or 429 / 5xx / network / timeout after its retries — each row
+ * sends alone (with its own timeout_ms), as it would have without sharing.
+ * Setting share_requests = off: every row sends alone, as before. Rows of one identity never meet here:
  * single-flight (inflight.h) lets one of them pay. */
 #ifndef CE_SHARE_H
 #define CE_SHARE_H

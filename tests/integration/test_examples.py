@@ -42,7 +42,10 @@ class ExamplesTest(ServerTestCase):
         texts = dict(query("SELECT id, descr_long FROM descriptions", conn=conn))
         conn.close()
         self.assertEqual(len(rows), 5901)
-        self.assertEqual(Embed.requests(), 5901)
+        # one request a text: beers sharing a description pay once (the
+        # later key reads the entry the first paid for: single-flight's note)
+        distinct = len(set(texts.values()))
+        self.assertEqual(Embed.requests(), distinct)
         for id_, _short, vec in rows[::500]:
             self.assertEqual(vec, vector_bytes(texts[id_]))
 
@@ -50,7 +53,7 @@ class ExamplesTest(ServerTestCase):
         out = run_sql(example("backfill.sql"))
         self.assertEqual(out[1], ["5901"])  # warmed
         self.assertEqual(out[-1], ["5901", "5901", "768"])
-        self.assertEqual(Embed.requests(), 5901, "the backfill asked the provider again")
+        self.assertEqual(Embed.requests(), distinct, "the backfill asked the provider again")
 
         # the similarity search over the stored vectors
         out = run_sql(example("similar.sql"))

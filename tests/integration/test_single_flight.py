@@ -10,6 +10,7 @@ On the code before issue 10 the counting tests fail: 16 sessions paid 640
 inputs for 40 texts, two servers 640, and 192 rows made 192 requests."""
 
 import hashlib
+import json
 import os
 import struct
 import sys
@@ -163,6 +164,33 @@ class SingleFlightTest(ServerTestCase):
         self.assertEqual(requests, 192)
         self.assertEqual(shared, 0)
 
+    def test_a_shared_request_failing_lets_its_rows_go_alone(self):
+        """A shared request still failing after its retries (503) is no
+        verdict on its rows: each goes alone, and none is NULL."""
+        texts = {(s, i): "blip text %d of session %d, run %s" % (i, s, uuid.uuid4().hex)
+                 for s in range(8) for i in range(2)}
+        table("sf_blip", [(s, i, t) for (s, i), t in sorted(texts.items())])
+        Embed.config(latency_ms=300)
+        before = json.loads(scalar("SELECT cached_embed_stats()"))
+
+        def blip():  # once the first (lone) request is in flight
+            deadline = time.monotonic() + 10
+            while Embed.requests() < 1 and time.monotonic() < deadline:
+                time.sleep(0.01)
+            Embed.faults({"status": 503, "count": 4, "message": "blip"})
+
+        t = threading.Thread(target=blip)
+        t.start()
+        out = at_once([db] * 8, lambda s: (
+            "SELECT id, cached_embed(CONCAT('sfb:', sess, ':', id), body) "
+            "FROM t.sf_blip WHERE sess = %d ORDER BY id" % s))
+        t.join()
+        self.assert_vectors(out, lambda s, rid: texts[(s, rid)])
+        after = json.loads(scalar("SELECT cached_embed_stats()"))
+        self.assertEqual(Embed.stats()["by_status"].get("503"), 4)
+        self.assertGreaterEqual(after["provider_errors"] - before["provider_errors"], 1)
+        self.assertGreaterEqual(after["shared_requests"] - before["shared_requests"], 1)
+
     def test_leader_hang_waiters_fail_fast_with_its_error(self):
         text = fresh("hanging leader text", 1)[0]
         t0 = time.monotonic()
@@ -242,8 +270,10 @@ class SingleFlightTest(ServerTestCase):
         texts = fresh("warm and rows text", 40)
         table("sf_mix", [(0, i, t) for i, t in enumerate(texts)])
         Embed.config(latency_ms=200, record_texts=True)
+        # the rows read what the first warm-up writes (the backfill pattern);
+        # the second warm-up has keys of its own: one identity, two keys
         warm = "SELECT 0, cached_embed_warm(CONCAT('sfw%d:', id), body) FROM t.sf_mix"
-        rows = ("SELECT id, cached_embed(CONCAT('sfm:', id), body) FROM t.sf_mix "
+        rows = ("SELECT id, cached_embed(CONCAT('sfw0:', id), body) FROM t.sf_mix "
                 "ORDER BY id")
         out = at_once([db] * 10, lambda s: warm % s if s < 2 else rows)
         self.assertEqual([o[0][1] for o in out[:2]], [40, 40])
