@@ -5,8 +5,11 @@ requests of 256, cache the vectors in Redis (skipping texts already cached),
 and write the vectors back into the table.
 
     reference_pipeline.py --socket S --db openbeer --redis-port P --endpoint URL
+        [--source descriptions --target beers]
 
-Prints one JSON line: rows, provider requests, seconds."""
+Reads (id, descr_long) from --source, writes vec_ref of --target by id.
+Prints one JSON line: rows, provider requests, seconds (and its phases:
+read_s, embed_s with the Redis look-ups and writes, write_s)."""
 
 import argparse
 import base64
@@ -51,6 +54,9 @@ def main():
     ap.add_argument("--encoding", default="float", choices=["float", "base64"],
                     help="float is the Jina API's default, as in the notebook")
     ap.add_argument("--ttl", type=int, default=1200)
+    ap.add_argument("--source", default="descriptions",
+                    help="table or view with id and descr_long")
+    ap.add_argument("--target", default="beers", help="table with id and vec_ref")
     a = ap.parse_args()
 
     t0 = time.monotonic()
@@ -58,14 +64,15 @@ def main():
                          charset="utf8mb4")
     r = redis.Redis(host="127.0.0.1", port=a.redis_port)
     with db.cursor() as c:
-        c.execute("SELECT id, descr_long FROM descriptions ORDER BY id")
+        c.execute("SELECT id, descr_long FROM `%s` ORDER BY id" % a.source)
         rows = c.fetchall()
+    t_read = time.monotonic()
 
     requests = 0
     vectors = {}
     for start in range(0, len(rows), BATCH):
         chunk = rows[start:start + BATCH]
-        keys = ["ref:beer:%d:long" % i for i, _ in chunk]
+        keys = ["ref:%s:%d:long" % (a.source, i) for i, _ in chunk]
         cached = r.mget(keys)
         todo = [(k, row) for k, row, hit in zip(keys, chunk, cached) if hit is None]
         for (i, _), hit in zip(chunk, cached):
@@ -81,13 +88,17 @@ def main():
                 p.set(k, v, ex=a.ttl)
             p.execute()
 
+    t_embed = time.monotonic()
     with db.cursor() as c:
-        c.executemany("UPDATE beers SET vec_ref = %s WHERE id = %s",
+        c.executemany("UPDATE `%s` SET vec_ref = %%s WHERE id = %%s" % a.target,
                       [(v, i) for i, v in vectors.items()])
     db.commit()
     db.close()
+    t_end = time.monotonic()
     print(json.dumps({"rows": len(vectors), "requests": requests,
-                      "seconds": round(time.monotonic() - t0, 3)}))
+                      "seconds": round(t_end - t0, 3), "read_s": round(t_read - t0, 3),
+                      "embed_s": round(t_embed - t_read, 3),
+                      "write_s": round(t_end - t_embed, 3)}))
 
 
 if __name__ == "__main__":

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The benchmark: installs what it needs, builds, starts MariaDB + Redis + the
 # local embedding server (tests/harness.sh), loads the Open Beer DB, and runs
-# bench/bench.py, which prints a markdown report. Takes about two minutes.
-#   bash bench/run.sh            (BENCH_RUNS=3 BENCH_REPS=5 by default)
+# bench/bench.py, which prints a markdown report (bench/README.md explains it).
+#   bash bench/run.sh                 5,901 rows; a few minutes
+#   BENCH_SCALE=1 bash bench/run.sh   also 59,010 rows; about 15 minutes more
+# BENCH_RUNS=3 (median of), BENCH_REPS=5, BENCH_LATENCY_MS=50 by default.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${CE_BUILD_DIR:-$ROOT/build}

@@ -6,19 +6,17 @@
 # Installs what it needs (Debian packages), builds the plugin, starts MariaDB +
 # Redis + the local embedding server in a temporary directory
 # (tests/harness.sh), loads the Open Beer DB, installs the functions, runs the
-# notebook's join (sql/examples/notebook_join.sql: 5,901 beers, cached_embed
-# inline) cold and then warm, printing each run's time and the provider
-# requests it caused (from cached_embed_stats()), stores the vectors and
-# prints the beers nearest a free-text query. Everything it started is
-# stopped at the end unless --keep is given.
+# notebook's query (sql/examples/notebook_join.sql: every 12th beer, both
+# descriptions embedded inline, one statement with batched provider requests)
+# cold and then warm, printing each run's time and the provider requests it
+# caused (from cached_embed_stats()), stores the vectors of all 5,901 beers
+# (one batched statement too) and prints the beers nearest a free-text
+# query. Everything it started is stopped at the end unless --keep is given.
 #
 #   --keep             leave the servers running and print how to connect
 #   --query TEXT       the similarity search text (default below); a first
 #                      positional argument does the same
 #   --non-interactive  no colours, no progress redraws (also when CI is set)
-#   --warm-up          start the cold run with cached_embed_warm over the
-#                      descriptions: 24 batched requests instead of one per
-#                      row (the default with a real provider, see below)
 #
 # Environment:
 #   CACHED_EMBED_API_KEY  use a real provider instead of the local server:
@@ -38,7 +36,6 @@ JINA_ENDPOINT=https://api.jina.ai/v1/embeddings
 
 QUERY="hoppy citrus IPA with grapefruit notes"
 KEEP=0
-WARMUP=0
 INTERACTIVE=1
 [ -n "${CI:-}" ] && INTERACTIVE=0
 query_set=0
@@ -46,11 +43,10 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --keep) KEEP=1 ;;
     --non-interactive) INTERACTIVE=0 ;;
-    --warm-up) WARMUP=1 ;;
     --query) [ $# -ge 2 ] || { echo "demo: --query needs a text" >&2; exit 2; }
              QUERY=$2; query_set=1; shift ;;
     --query=*) QUERY=${1#--query=}; query_set=1 ;;
-    -h|--help) sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,29p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     -*) echo "demo: unknown option $1 (try --help)" >&2; exit 2 ;;
     *) [ $query_set = 0 ] || { echo "demo: more than one query text" >&2; exit 2; }
        QUERY=$1; query_set=1 ;;
@@ -123,7 +119,6 @@ info "temporary directory: $CE_DIR"
 
 PROVIDER="the local embedding server (hashed lexical features, not a neural model) on 127.0.0.1:$CE_EMBED_PORT"
 if [ -n "${CACHED_EMBED_API_KEY:-}" ]; then
-  WARMUP=1 # a paid, rate-limited API: batch the cold run
   endpoint=${CACHED_EMBED_ENDPOINT:-$JINA_ENDPOINT}
   model=${CACHED_EMBED_MODEL:-jina-embeddings-v2-base-en}
   {
@@ -182,17 +177,15 @@ with_progress() { # label base_requests command...
   wait "$pid"
 }
 
-# The notebook's join with cached_embed inline, every row sent to the client
-# as the notebook would fetch it; counts rows and non-NULL vectors.
+# The notebook's query with cached_embed inline for both descriptions, every
+# row sent to the client as the notebook would fetch it; counts rows and
+# non-NULL vectors (the last two columns).
 # Writes "rows vectors seconds" to $CE_DIR/join.out.
-run_join() { # [warm-up]
+run_join() {
   local t1=$EPOCHREALTIME counts
-  if [ "${1:-}" = warm-up ]; then
-    sql -N -B -e "SELECT cached_embed_warm(CONCAT('beer:', id, ':long'), descr_long)
-                  FROM descriptions" > "$CE_DIR/warmup.out"
-  fi
   counts=$(sql -N -B --max-allowed-packet=64M < "$ROOT/sql/examples/notebook_join.sql" |
-    awk -F'\t' '{ n++ } $NF == "NULL" { nul++ } END { printf "%d %d", n, n - nul }')
+    awk -F'\t' '{ n++; v += ($(NF-1) != "NULL") + ($NF != "NULL") }
+                 END { printf "%d %d", n, v }')
   echo "$counts $(awk -v a="$t1" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.2f", b - a }')" \
     > "$CE_DIR/join.out"
 }
@@ -200,9 +193,7 @@ run_join() { # [warm-up]
 join_run() { # label
   local label=$1 before after rows vecs secs
   before=$(ce_stat provider_requests)
-  local how=
-  [ "$label" = cold ] && [ $WARMUP = 1 ] && how=warm-up
-  with_progress "$label run" "$before" run_join $how || die "the $label run failed"
+  with_progress "$label run" "$before" run_join || die "the $label run failed"
   after=$(ce_stat provider_requests)
   read -r rows vecs secs < "$CE_DIR/join.out"
   printf '          %s%s run: %s rows, %s vectors in %s s, %s provider requests%s\n' \
@@ -215,24 +206,24 @@ ok=$(sql -N -B -e "SELECT cached_embed(NULL, 'cached_embed demo: provider check'
      2>>"$LOG") || die "the provider check failed"
 [ "$ok" = 1 ] || die "the provider gave no vector; the server's error log says:
 $(grep 'cached_embed:' "$CE_ERRLOG" | tail -n 3)"
-if [ $WARMUP = 1 ]; then
-  step "cold run: cached_embed_warm over the descriptions, then the notebook's join with cached_embed inline (sql/examples/notebook_join.sql), empty cache"
-else
-  step "cold run: the notebook's join with cached_embed inline (sql/examples/notebook_join.sql), empty cache, one provider request per row"
-fi
+step "cold run: the notebook's query, both descriptions embedded inline (sql/examples/notebook_join.sql), empty cache; one statement: its warm-up CTE batches the provider requests"
 join_run cold
 step "warm run: the same statement again, every vector from Redis"
 join_run warm
 
 # ---- 5. store the vectors, search -----------------------------------------------
-step "storing the vectors in beer_vectors(id, vec VARBINARY(3072)) from the cache"
+step "storing the vectors of all the beers in beer_vectors(id, vec VARBINARY(3072)): one statement, warm-up first"
 before=$(ce_stat provider_requests)
+t1=$EPOCHREALTIME
 sql -e "CREATE OR REPLACE TABLE beer_vectors (id INT PRIMARY KEY, vec VARBINARY(3072));
         INSERT INTO beer_vectors (id, vec)
-        SELECT id, cached_embed(CONCAT('beer:', id, ':long'), descr_long)
-        FROM descriptions;" >>"$LOG" 2>&1 || die "storing the vectors failed"
+        SELECT d.id, cached_embed(CONCAT('beer:', d.id, ':long'), d.descr_long)
+        FROM (SELECT cached_embed_warm(CONCAT('beer:', id, ':long'), descr_long) AS warmed
+              FROM descriptions) AS warm
+        CROSS JOIN descriptions AS d;" >>"$LOG" 2>&1 || die "storing the vectors failed"
+secs=$(awk -v a="$t1" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.2f", b - a }')
 info "$(sql -N -B -e "SELECT CONCAT(COUNT(vec), ' vectors of ', MIN(embedding_dims(vec)),
-                      ' floats stored') FROM beer_vectors"), $(( $(ce_stat provider_requests) - before )) provider requests"
+                      ' floats stored') FROM beer_vectors") in $secs s, $(( $(ce_stat provider_requests) - before )) provider requests"
 
 # The text as a SQL string literal.
 lit=${QUERY//\\/\\\\}

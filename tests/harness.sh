@@ -76,8 +76,10 @@ local_cache_mb = 0
 CONF
   chmod 600 "$CE_DIR/cached_embed.cnf"
 
-  # MariaDB: own datadir and socket, plugin_dir at the build output.
-  mkdir -p "$CE_DIR/data"
+  # MariaDB: own datadir, socket and tmpdir (a shared /tmp lost on-disk
+  # temporary tables of a busy statement now and then: "Error on delete of
+  # '/tmp/#sql-temptable-....MAI'"), plugin_dir at the build output.
+  mkdir -p "$CE_DIR/data" "$CE_DIR/tmp"
   mariadb-install-db --no-defaults --datadir="$CE_DIR/data" --user=root \
     --auth-root-authentication-method=normal --skip-test-db \
     >"$CE_DIR/install-db.log" 2>&1
@@ -87,7 +89,7 @@ CONF
     --plugin-dir="$build" --log-error="$CE_DIR/mariadb.err" \
     --pid-file="$CE_DIR/mariadb.pid" --innodb-buffer-pool-size=128M \
     --max-allowed-packet=64M --character-set-server=utf8mb4 \
-    --skip-log-bin --thread-stack=512K >/dev/null 2>&1 &
+    --skip-log-bin --thread-stack=512K --tmpdir="$CE_DIR/tmp" >/dev/null 2>&1 &
   wait_for 60 mariadb-admin --no-defaults -uroot --socket="$CE_DIR/mysql.sock" ping
 
   cat > "$state" <<VARS

@@ -11,13 +11,14 @@ CREATE TABLE IF NOT EXISTS beer_vec (
   VECTOR INDEX (v) M=8 DISTANCE=cosine   -- built for cosine: VEC_DISTANCE_COSINE uses it
 ) ENGINE=InnoDB;
 
--- Warm the cache in batches (aggregate from the warm-up branch), then store.
-SELECT cached_embed_warm(CONCAT('beer:', id, ':long'), descr_long) FROM descriptions;
-
+-- One statement, batched: the derived table `warm` embeds every text not
+-- cached yet in a few large provider requests before the SELECT reads a row.
 INSERT INTO beer_vec (id, v)
-SELECT id, cached_embed(CONCAT('beer:', id, ':long'), descr_long)
-FROM descriptions
-WHERE descr_long IS NOT NULL;
+SELECT d.id, cached_embed(CONCAT('beer:', d.id, ':long'), d.descr_long)
+FROM (SELECT cached_embed_warm(CONCAT('beer:', id, ':long'), descr_long) AS warmed
+      FROM descriptions) AS warm
+CROSS JOIN descriptions AS d
+WHERE d.descr_long IS NOT NULL;
 
 -- The query vector must sit in a variable: the vector index is used only when
 -- VEC_DISTANCE_COSINE compares the column with a constant (a variable counts,

@@ -1,8 +1,10 @@
 """The demo (tests/demo.sh) end to end, non-interactive: it starts its own
 MariaDB + Redis + local embedding server through tests/harness.sh in its own
 temporary directory (independent of the fixture servers), runs the
-notebook's join cold and warm, and searches. ctest passes CE_BUILD_DIR so
-the demo reuses this build instead of building again."""
+notebook's query cold and warm (one statement, batched: at most
+ceil(492 / 256) = 2 provider requests per description column), stores all
+5,901 vectors the same way, and searches. ctest passes CE_BUILD_DIR so the
+demo reuses this build instead of building again."""
 
 import os
 import re
@@ -15,6 +17,7 @@ ROOT = os.path.dirname(os.path.dirname(HERE))
 
 RUN = re.compile(r"(cold|warm) run: (\d+) rows, (\d+) vectors in ([\d.]+) s, "
                  r"(\d+) provider requests")
+STORED = re.compile(r"(\d+) vectors of 768 floats stored in [\d.]+ s, (\d+) provider requests")
 ROW = re.compile(r"^\|\s*(\d+)\s*\|(.*)\|(.*)\|(.*)\|\s*(-?[\d.]+)\s*\|$")
 
 
@@ -39,12 +42,21 @@ class DemoTest(unittest.TestCase):
         self.assertEqual(set(runs), {"cold", "warm"}, self.out)
         for kind in ("cold", "warm"):
             rows, vectors, secs, _ = runs[kind]
-            self.assertEqual(int(rows), 5901, kind)
-            self.assertEqual(int(vectors), 5901, kind)
+            self.assertEqual(int(rows), 492, kind)  # id % 12 = 1
+            self.assertEqual(int(vectors), 2 * 492, kind)  # long and short
             self.assertGreater(float(secs), 0, kind)
-        self.assertGreater(int(runs["cold"][3]), 0, "the cold run asked no provider")
+        cold = int(runs["cold"][3])
+        self.assertGreater(cold, 0, "the cold run asked no provider")
+        self.assertLessEqual(cold, 2 * 2, "the cold run was not batched")
         self.assertEqual(int(runs["warm"][3]), 0, "the warm run asked the provider")
         self.assertLess(self.out.index("cold run:"), self.out.index("warm run:"))
+
+    def test_all_vectors_stored_in_one_batched_statement(self):
+        m = STORED.search(self.out)
+        self.assertIsNotNone(m, self.out)
+        self.assertEqual(int(m.group(1)), 5901)
+        self.assertGreater(int(m.group(2)), 0)
+        self.assertLessEqual(int(m.group(2)), 24)  # ceil(5901 / 256)
 
     def test_similarity_table(self):
         rows = [ROW.match(l.strip()) for l in self.out.splitlines()]
