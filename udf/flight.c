@@ -1,6 +1,9 @@
 #include "flight.h"
 
+#include "cache_entry.h"
+#include "cache_key.h"
 #include "clock.h"
+#include "redis_cache.h"
 #include "share.h"
 #include "stats.h"
 

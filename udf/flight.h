@@ -1,6 +1,6 @@
 /* A miss paid once, across the sessions of a server and across servers
  * that share Redis. Used by the row function (one miss) and the warm-up
- * (many at once); both key a miss by its entry identity (entry.h:
+ * (many at once); both key a miss by its entry identity (cache_key.h:
  * ce_entry_identity — model, dimensions, task, text), not by its Redis key.
  *
  * In the server: the first miss of an identity leads (inflight.h); the
@@ -29,9 +29,7 @@
 #ifndef CE_FLIGHT_H
 #define CE_FLIGHT_H
 
-#include "cache.h"
 #include "config.h"
-#include "entry.h"
 #include "inflight.h"
 
 #include <stddef.h>

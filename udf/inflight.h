@@ -1,5 +1,5 @@
 /* Single-flight in a server: a table of the entries being embedded right
- * now, keyed by their identity (entry.h: ce_entry_identity), split in
+ * now, keyed by their identity (cache_key.h: ce_entry_identity), split in
  * shards with a mutex and a condition variable each.
  *
  * The first caller to claim an identity leads: it gets the vector (from

@@ -1,9 +1,10 @@
 #include "readahead.h"
 
-#include "cache.h"
+#include "cache_entry.h"
+#include "cache_key.h"
 #include "clock.h"
-#include "entry.h"
 #include "local_cache.h"
+#include "redis_cache.h"
 
 #include <pthread.h>
 #include <stdlib.h>

@@ -1,5 +1,5 @@
 /* Internals shared by the Redis files (not an API: include redis.h or
- * cache.h instead). Layers, bottom up:
+ * redis_cache.h instead). Layers, bottom up:
  *   redis_reply.c   RESP replies: a bounded hiredis reader that builds
  *                   ce_redis_reply objects; reading MOVED/ASK, CLUSTER SLOTS,
  *                   sentinel and ROLE answers (pure, no I/O)

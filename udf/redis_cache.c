@@ -1,5 +1,5 @@
 /* The vector cache's Redis commands, on ce_redis_run (redis.h). */
-#include "cache.h"
+#include "redis_cache.h"
 
 #include "log.h"
 #include "stats.h"

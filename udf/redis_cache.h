@@ -2,8 +2,8 @@
  * for rows and pipelined for the warm-up, on whatever deployment the
  * `redis` setting names (redis.h). A cache problem is never a row error:
  * callers treat it as a miss, and rows go to the provider. */
-#ifndef CE_CACHE_H
-#define CE_CACHE_H
+#ifndef CE_REDIS_CACHE_H
+#define CE_REDIS_CACHE_H
 
 #include "config.h"
 #include "redis.h"
