@@ -1,5 +1,7 @@
 #include "cache_key.h"
 
+#include "hex.h"
+
 #include <stdio.h>
 #include <string.h>
 

@@ -29,6 +29,7 @@
 #include "dims.h"
 #include "flight.h"
 #include "grow.h"
+#include "http.h"
 #include "local_cache.h"
 #include "log.h"
 #include "plugin_services.h"

@@ -3,6 +3,7 @@
 #include "cache_entry.h"
 #include "cache_key.h"
 #include "clock.h"
+#include "hex.h"
 #include "redis_cache.h"
 #include "share.h"
 #include "stats.h"
@@ -18,13 +19,15 @@
 /* A sanity cap on any wait here, whatever a lock's lifetime says. */
 #define CE_FLIGHT_WAIT_CAP_MS (3600L * 1000)
 
-long ce_flight_pay_ms(const ce_config *cfg) {
+/* How long one paying caller may take: a direct or shared request. */
+static long flight_pay_ms(const ce_config *cfg) {
   long one = cfg->timeout_ms + CE_SHARE_MARGIN_MS;
   return cfg->share_requests ? 2 * one : one;
 }
 
-size_t ce_lock_key(const ce_config *cfg, const uint8_t id[CE_SHA256_LEN],
-                   char *out) {
+/* The lock key of an identity into out (CE_LOCK_KEY_MAX); its length. */
+static size_t lock_key(const ce_config *cfg, const uint8_t id[CE_SHA256_LEN],
+                       char *out) {
   char hex[2 * CE_SHA256_LEN + 1];
   ce_hex(id, CE_SHA256_LEN, hex);
   return (size_t)sprintf(out, "%s" CE_KEY_VERSION "lock:%s", cfg->key_prefix,
@@ -49,14 +52,15 @@ static void make_nonce(void) {
   ce_hex(r, sizeof r, nonce);
 }
 
-size_t ce_lock_owner(char out[CE_LOCK_OWNER_MAX]) {
+/* A value no other caller, in any process, uses: "o:<random>:<n>". */
+static size_t lock_owner(char out[CE_LOCK_OWNER_MAX]) {
   pthread_once(&nonce_once, make_nonce);
   unsigned long n = __atomic_add_fetch(&owner_seq, 1, __ATOMIC_RELAXED);
   return (size_t)snprintf(out, CE_LOCK_OWNER_MAX, "o:%s:%lu", nonce, n);
 }
 
 static long lock_ms(const ce_config *cfg) {
-  return ce_flight_pay_ms(cfg) + CE_LOCK_MARGIN_MS;
+  return flight_pay_ms(cfg) + CE_LOCK_MARGIN_MS;
 }
 
 /* Counts a row served by another's request. */
@@ -270,7 +274,7 @@ static int wait_remote(ce_miss *m, ce_miss_take take, void *ctx, char *err,
   r.lock_len = m->lock_len;
   long long cap = start + lock_ms(cfg) + CE_LOCK_MARGIN_MS;
   if (m->f)
-    ce_flight_extend(m->f, cap + ce_flight_pay_ms(cfg));
+    ce_flight_extend(m->f, cap + flight_pay_ms(cfg));
   for (int first = 1;; first = 0) {
     if (!first)
       back_off(&delay, r.until ? r.until : cap);
@@ -298,7 +302,7 @@ static int wait_remote(ce_miss *m, ce_miss_take take, void *ctx, char *err,
       if (got != 0) {
         m->locked = got == 1;
         if (m->f)
-          ce_flight_extend(m->f, ce_mono_ms() + ce_flight_pay_ms(cfg) +
+          ce_flight_extend(m->f, ce_mono_ms() + flight_pay_ms(cfg) +
                                      CE_LOCK_MARGIN_MS);
         remote_free(&r);
         return CE_MISS_PAY;
@@ -356,7 +360,7 @@ int ce_miss_begin(ce_miss *m, const ce_config *cfg,
   m->key_len = key_len;
   long long now = ce_mono_ms();
   int role =
-      ce_flight_claim(id, now + ce_flight_pay_ms(cfg) + CE_LOCK_MARGIN_MS, &f);
+      ce_flight_claim(id, now + flight_pay_ms(cfg) + CE_LOCK_MARGIN_MS, &f);
   if (role == CE_FLIGHT_WAIT) {
     take_ctx tc = {take, ctx, 0};
     int rc = ce_flight_wait(f, now + CE_FLIGHT_WAIT_CAP_MS, take_flight, &tc,
@@ -367,8 +371,8 @@ int ce_miss_begin(ce_miss *m, const ce_config *cfg,
     return CE_MISS_SERVED;
   }
   m->f = role == CE_FLIGHT_LEAD ? f : NULL; /* -1: no single-flight here */
-  m->lock_len = ce_lock_key(cfg, id, m->lock);
-  m->owner_len = ce_lock_owner(m->owner);
+  m->lock_len = lock_key(cfg, id, m->lock);
+  m->owner_len = lock_owner(m->owner);
   int got = ce_cache_lock(cfg, m->lock, m->lock_len, m->owner, m->owner_len,
                           lock_ms(cfg));
   if (got == 1) {
@@ -459,7 +463,7 @@ void ce_claims_take(ce_claims *cs, const ce_config *cfg, uint32_t want_dims,
   cs->want_dims = want_dims;
   cs->lock_ms = pay_ms + CE_LOCK_MARGIN_MS;
   cs->pay_until = now + pay_ms + CE_LOCK_MARGIN_MS;
-  cs->owner_len = ce_lock_owner(cs->owner);
+  cs->owner_len = lock_owner(cs->owner);
   size_t n_lead = 0;
   for (size_t i = 0; i < n; i++) {
     int r = ce_flight_claim(c[i].id, cs->pay_until, &c[i].f);
@@ -485,7 +489,7 @@ void ce_claims_take(ce_claims *cs, const ce_config *cfg, uint32_t want_dims,
     if (c[i].role != CE_CLAIM_PAY)
       continue;
     keys[k] = locks + k * CE_LOCK_KEY_MAX;
-    lens[k] = ce_lock_key(cfg, c[i].id, locks + k * CE_LOCK_KEY_MAX);
+    lens[k] = lock_key(cfg, c[i].id, locks + k * CE_LOCK_KEY_MAX);
     which[k++] = i;
   }
   ce_cache_lock_many(cfg, keys, lens, k, cs->owner, cs->owner_len, cs->lock_ms,
@@ -539,7 +543,7 @@ void ce_claims_publish(ce_claims *cs, ce_claim *c, size_t n,
     if (!cl->locked || !keys || !lens || !vals || !val_lens || !locks)
       continue;
     keys[k] = locks + k * CE_LOCK_KEY_MAX;
-    lens[k] = ce_lock_key(cs->cfg, cl->id, locks + k * CE_LOCK_KEY_MAX);
+    lens[k] = lock_key(cs->cfg, cl->id, locks + k * CE_LOCK_KEY_MAX);
     vals[k] = NULL;
     val_lens[k] = 0;
     if (good && stored[i]) {
@@ -598,7 +602,7 @@ static void settle_held(ce_claims *cs, ce_claim *c, size_t n, each_ctx *ec) {
     rs[k].hash = c[i].hash;
     rs[k].key = c[i].key;
     rs[k].key_len = c[i].key_len;
-    rs[k].lock_len = ce_lock_key(cs->cfg, c[i].id, rs[k].lock);
+    rs[k].lock_len = lock_key(cs->cfg, c[i].id, rs[k].lock);
     if (c[i].note) { /* read when the lock was refused: it may be gone by
                         the time our own requests are over, its entry not */
       rs[k].note = c[i].note;

@@ -22,10 +22,9 @@
  * taken by whoever asks first, who pays (one takes over; the others go on
  * waiting). Redis unavailable: pay, as without single-flight.
  *
- * Lock lifetime: the longest a holder may pay (ce_flight_pay_ms: a shared
- * request waits for the one in flight, then goes: 2 × (timeout_ms +
- * CE_SHARE_MARGIN_MS)) + CE_LOCK_MARGIN_MS; for a warm-up, what its
- * requests may take. A holder that dies costs at most that. */
+ * Lock lifetime: the longest a holder may pay (a shared request waits for
+ * the one in flight, then goes: 2 × (timeout_ms + CE_SHARE_MARGIN_MS)) +
+ * CE_LOCK_MARGIN_MS; for a warm-up, what its requests may take. A holder that dies costs at most that. */
 #ifndef CE_FLIGHT_H
 #define CE_FLIGHT_H
 
@@ -47,16 +46,6 @@
 #define CE_MISS_PAY 0    /* the caller pays, then ce_miss_done / _fail */
 #define CE_MISS_SERVED 1 /* the vector came from another's request */
 #define CE_MISS_FAILED 2 /* err: the leader's error, or the wait's */
-
-/* How long one paying caller may take: a direct or shared request. */
-long ce_flight_pay_ms(const ce_config *cfg);
-
-/* The lock key of an identity into out (CE_LOCK_KEY_MAX); its length. */
-size_t ce_lock_key(const ce_config *cfg, const uint8_t id[CE_SHA256_LEN],
-                   char *out);
-
-/* A value no other caller, in any process, uses: "o:<random>:<n>". */
-size_t ce_lock_owner(char out[CE_LOCK_OWNER_MAX]);
 
 /* A vector from another's request, for the caller to keep: `key` is where
  * it is stored in Redis ("" when nowhere yet), so that the caller stores

@@ -1,4 +1,5 @@
 #include "provider.h"
+#include "provider_private.h"
 
 #include "clock.h"
 #include "dims.h"
@@ -6,7 +7,6 @@
 #include "http.h"
 #include "stats.h"
 #include "task.h"
-#include "vector.h"
 
 #include <jansson.h>
 #include <stdio.h>

@@ -1,4 +1,5 @@
 #include "provider_batch.h"
+#include "provider_private.h"
 
 #include "clock.h"
 #include "dims.h"

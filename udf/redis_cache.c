@@ -2,6 +2,7 @@
 #include "redis_cache.h"
 
 #include "log.h"
+#include "redis.h"
 #include "stats.h"
 
 #include <stdio.h>

@@ -6,7 +6,6 @@
 #define CE_REDIS_CACHE_H
 
 #include "config.h"
-#include "redis.h"
 
 #include <stddef.h>
 #include <stdint.h>

@@ -16,6 +16,12 @@ typedef enum {
   CE_CHARSET_LATIN1 = 2   /* MySQL's latin1 (cp1252) */
 } ce_charset;
 
+/* A text as it is sent (ce_text_prepare): bytes, not NUL-terminated. */
+typedef struct ce_text {
+  const char *s; /* valid UTF-8 */
+  size_t len;
+} ce_text;
+
 /* What ce_text_prepare did (flags), for the stats of texts actually sent. */
 #define CE_TEXT_CUT 1u      /* cut to the byte limit */
 #define CE_TEXT_REPAIRED 2u /* bytes that are not UTF-8 became U+FFFD */

@@ -4,6 +4,7 @@
  * its owner through a compare-and-delete script), one at a time and
  * pipelined (the warm-up's), and the "done" note that ends it. */
 #include "../unit/check.h"
+#include "redis.h"
 #include "redis_cache.h"
 #include "clock.h"
 
