@@ -1,13 +1,12 @@
 #include "guard.h"
 
 #include "clock.h"
+#include "hash.h"
 #include "log.h"
 
-#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
 #define COST_WINDOW_MS 60000LL
 #define BUCKETS 10
@@ -52,20 +51,7 @@ static struct {
 
 static const char *const STATE_NAMES[] = {"closed", "open", "half_open"};
 
-static void verdict_init(void) {
-  pthread_condattr_t a;
-  pthread_condattr_init(&a);
-  pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
-  pthread_cond_init(&verdict, &a);
-  pthread_condattr_destroy(&a);
-}
-
-static uint64_t hash_str(const char *s) {
-  uint64_t h = 1469598103934665603ULL;
-  for (; *s; s++)
-    h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-  return h;
-}
+static void verdict_init(void) { ce_cond_init_mono(&verdict); }
 
 void ce_guard_set_clock(long long (*now_ms)(void), void (*sleep_ms)(long ms)) {
   pthread_mutex_lock(&mu);
@@ -141,20 +127,8 @@ static long doubled_period(const ce_config *cfg) {
 /* Waits for a verdict until `left` ms have passed (on the real clock); 1
  * when the wait timed out. */
 static int wait_verdict(long left) {
-  struct timespec ts;
   pthread_once(&verdict_once, verdict_init);
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  ts.tv_sec += left / 1000;
-  ts.tv_nsec += (left % 1000) * 1000000L;
-  if (ts.tv_nsec >= 1000000000L) {
-    ts.tv_sec++;
-    ts.tv_nsec -= 1000000000L;
-  }
-  int rc;
-  do
-    rc = pthread_cond_timedwait(&verdict, &mu, &ts);
-  while (rc == EINTR);
-  return rc == ETIMEDOUT;
+  return ce_cond_wait_until(&verdict, &mu, ce_mono_ms() + left);
 }
 
 /* Circuit part of admit. `logmsg` gets a state-change line to print after
@@ -162,7 +136,7 @@ static int wait_verdict(long left) {
 static int circuit_admit(const ce_config *cfg, long long deadline,
                          long *later_ms, ce_guard_ticket *mine, char *err,
                          size_t errlen, char *logmsg, size_t logcap) {
-  uint64_t eh = hash_str(cfg->endpoint);
+  uint64_t eh = ce_fnv1a_str(cfg->endpoint);
   int timed_out = 0;
   if (cfg->circuit_failures <= 0 || eh != g.endpoint_hash) {
     if (g.state != CLOSED && cfg->circuit_failures > 0)
@@ -274,7 +248,7 @@ void ce_guard_request_done(const ce_config *cfg, ce_guard_ticket *mine) {
     return;
   pthread_mutex_lock(&mu);
   long long now = now_fn();
-  if (g.state == CLOSED && g.endpoint_hash == hash_str(cfg->endpoint)) {
+  if (g.state == CLOSED && g.endpoint_hash == ce_fnv1a_str(cfg->endpoint)) {
     long fail, total;
     window_add(cfg, now, last == CE_GUARD_OK, &fail, &total);
     g.consecutive = last == CE_GUARD_OK ? 0 : g.consecutive + 1;
@@ -440,7 +414,7 @@ void ce_guard_result(const ce_config *cfg, ce_guard_ticket *mine, int outcome,
   int probe = mine->probe && g.state == HALF_OPEN &&
               g.probe_gen == mine->probe_gen;
   if (cfg->circuit_failures > 0 && outcome != CE_GUARD_NOT_SENT &&
-      g.endpoint_hash == hash_str(cfg->endpoint)) {
+      g.endpoint_hash == ce_fnv1a_str(cfg->endpoint)) {
     if (outcome == CE_GUARD_OK || (outcome == CE_GUARD_NEUTRAL && probe)) {
       if (g.state != CLOSED) {
         snprintf(logmsg, sizeof logmsg,
