@@ -7,6 +7,7 @@
  * would make every later row of the statement NULL too. With on_error =
  * error (the plugin loaded) it fails the statement instead. */
 #include "udf_entry_points.h"
+#include "udf_args.h"
 #include "udf_charset.h"
 
 #include "cache_entry.h"
@@ -67,26 +68,23 @@ static int is_integer(const char *s, size_t len) {
 }
 
 /* The statement's state: settings, the default task (`task` NULL: the
- * setting's), the text argument's character set. 0, or 1 with a message. */
+ * setting's), the text argument's character set. 0, or -1 with a message. */
 static int embed_init(UDF_INIT *initid, UDF_ARGS *args, char *message,
                       unsigned text_arg, const char *task,
                       const char *signature) {
   char err[160];
   embed_state *st = calloc(1, sizeof *st);
-  if (!st) {
-    snprintf(message, MYSQL_ERRMSG_SIZE, "cached_embed: out of memory");
-    return 1;
-  }
+  if (!st)
+    return ce_udf_message(message, "cached_embed: out of memory");
   ce_config_current(&st->cfg);
   if (ce_on_error_check(&st->cfg, message, MYSQL_ERRMSG_SIZE)) {
     free(st);
-    return 1;
+    return -1;
   }
   if (ce_task_resolve(&st->cfg, task, task ? strlen(task) : 0,
                       st->default_task, err, sizeof err)) {
-    snprintf(message, MYSQL_ERRMSG_SIZE, "%s: %s", signature, err);
     free(st);
-    return 1;
+    return ce_udf_message(message, "%s: %s", signature, err);
   }
   ce_local_configure((size_t)st->cfg.local_cache_mb << 20,
                      st->cfg.local_cache_max_age * 1000LL);
@@ -103,17 +101,13 @@ static int embed_init(UDF_INIT *initid, UDF_ARGS *args, char *message,
 
 CE_EXPORT ce_udf_bool cached_embed_init(UDF_INIT *initid, UDF_ARGS *args,
                                         char *message) {
-  if (args->arg_count < 2 || args->arg_count > 4) {
-    snprintf(message, MYSQL_ERRMSG_SIZE,
-             SIGNATURE " takes 2 to 4 arguments, got %u", args->arg_count);
+  if (ce_udf_args(args, 2, 4, "ss", SIGNATURE, message))
     return 1;
-  }
   /* A constant string ttl must read as a number; NULL and string columns
    * are converted by the server (NULL: the configured ttl). */
   if (args->arg_count >= 3 && args->arg_type[2] == STRING_RESULT &&
       args->args[2] && !is_integer(args->args[2], args->lengths[2])) {
-    snprintf(message, MYSQL_ERRMSG_SIZE,
-             SIGNATURE ": ttl_seconds is not a number");
+    ce_udf_message(message, SIGNATURE ": ttl_seconds is not a number");
     return 1;
   }
   if (args->arg_count == 4 &&
@@ -121,23 +115,15 @@ CE_EXPORT ce_udf_bool cached_embed_init(UDF_INIT *initid, UDF_ARGS *args,
                         args->lengths[3], SIGNATURE, "cached_embed", message,
                         MYSQL_ERRMSG_SIZE))
     return 1;
-  args->arg_type[0] = STRING_RESULT;
-  args->arg_type[1] = STRING_RESULT;
-  if (args->arg_count >= 3)
-    args->arg_type[2] = INT_RESULT;
-  return (ce_udf_bool)embed_init(initid, args, message, 1, NULL, SIGNATURE);
+  ce_udf_arg_types(args, "--i");
+  return embed_init(initid, args, message, 1, NULL, SIGNATURE) != 0;
 }
 
 CE_EXPORT ce_udf_bool cached_embed_query_init(UDF_INIT *initid, UDF_ARGS *args,
                                               char *message) {
-  if (args->arg_count != 1) {
-    snprintf(message, MYSQL_ERRMSG_SIZE,
-             SIGNATURE_QUERY " expects 1 argument, got %u", args->arg_count);
+  if (ce_udf_args(args, 1, 1, "s", SIGNATURE_QUERY, message))
     return 1;
-  }
-  args->arg_type[0] = STRING_RESULT;
-  return (ce_udf_bool)embed_init(initid, args, message, 0, "query",
-                                 SIGNATURE_QUERY);
+  return embed_init(initid, args, message, 0, "query", SIGNATURE_QUERY) != 0;
 }
 
 CE_EXPORT void cached_embed_deinit(UDF_INIT *initid) {

@@ -21,6 +21,7 @@
  * and the requests in flight hold at most CE_BATCH_INFLIGHT_MAX plus one
  * request (provider_batch.h). */
 #include "udf_entry_points.h"
+#include "udf_args.h"
 #include "udf_charset.h"
 
 #include "cache_entry.h"
@@ -83,21 +84,16 @@ static ce_ratelimit warm_rl = CE_RATELIMIT_INIT(5, 60);
 
 CE_EXPORT ce_udf_bool cached_embed_warm_init(UDF_INIT *initid, UDF_ARGS *args,
                                              char *message) {
-  if (args->arg_count < 2 || args->arg_count > 3) {
-    snprintf(message, MYSQL_ERRMSG_SIZE,
-             SIGNATURE " expects 2 or 3 arguments, got %u", args->arg_count);
+  if (ce_udf_args(args, 2, 3, "ss", SIGNATURE, message))
     return 1;
-  }
   if (args->arg_count == 3 &&
       ce_task_arg_check(args->arg_type[2] == STRING_RESULT, args->args[2],
                         args->lengths[2], SIGNATURE, "cached_embed_warm",
                         message, MYSQL_ERRMSG_SIZE))
     return 1;
-  args->arg_type[0] = STRING_RESULT;
-  args->arg_type[1] = STRING_RESULT;
   warm_state *st = calloc(1, sizeof *st);
   if (!st) {
-    snprintf(message, MYSQL_ERRMSG_SIZE, "cached_embed_warm: out of memory");
+    ce_udf_message(message, "cached_embed_warm: out of memory");
     return 1;
   }
   ce_config_current(&st->cfg);
@@ -115,7 +111,7 @@ CE_EXPORT ce_udf_bool cached_embed_warm_init(UDF_INIT *initid, UDF_ARGS *args,
   st->multi = ce_http_multi_new();
   if (!st->multi) {
     free(st);
-    snprintf(message, MYSQL_ERRMSG_SIZE, "cached_embed_warm: out of memory");
+    ce_udf_message(message, "cached_embed_warm: out of memory");
     return 1;
   }
   initid->ptr = (char *)st;
