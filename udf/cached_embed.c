@@ -285,6 +285,48 @@ static char *embed_miss(embed_state *st, const ce_text *t, long ttl,
   return (char *)st->vec;
 }
 
+/* Makes the row's task (`task` NULL: the statement's default) the
+ * effective one: it decides the prefix, the request and the key. 0, or -1
+ * with the message in err. */
+static int use_task(embed_state *st, const char *task, size_t task_len,
+                    char *err, size_t errlen) {
+  char eff[CE_TASK_MAX + 1];
+  if (!task)
+    strcpy(eff, st->default_task);
+  else if (ce_task_resolve(&st->cfg, task, task_len, eff, err, errlen))
+    return -1;
+  if (strcmp(eff, st->cfg.task))
+    strcpy(st->cfg.task, eff);
+  return 0;
+}
+
+/* Looks the row up in the local cache, then in a read-ahead group, then in
+ * Redis, and counts a hit. 0 when st->vec holds the vector, -1 on a miss. */
+static int lookup_row(embed_state *st, size_t text_len) {
+  if (ce_local_get(st->key, st->key_len, st->hash, st->want_dims, take_vector,
+                   st) == 0) {
+    ce_stat_add(CE_STAT_HITS_LOCAL, 1);
+    ce_stat_hit_saved(text_len);
+    return 0;
+  }
+  /* Listed by a warm-up: its group comes from Redis in one round trip (the
+   * rows that follow it are then local hits). */
+  int hit =
+      ce_readahead_fetch(&st->cfg, st->key, st->key_len, st->want_dims) == 0 &&
+      ce_local_get(st->key, st->key_len, st->hash, st->want_dims, take_vector,
+                   st) == 0;
+  /* The remaining TTL is only needed to copy the entry to the local cache. */
+  if (!hit)
+    hit = ce_cache_get(&st->cfg, st->key, st->key_len,
+                       st->cfg.local_cache_mb > 0, accept_entry,
+                       st) == CE_CACHE_HIT;
+  if (!hit)
+    return -1;
+  ce_stat_add(CE_STAT_HITS_REDIS, 1);
+  ce_stat_hit_saved(text_len);
+  return 0;
+}
+
 /* One row: `key` NULL = content-addressed, `ttl_arg` < 0 = the setting's,
  * `task` NULL = the statement's default task. */
 static char *embed_row(embed_state *st, const char *key, size_t key_len,
@@ -292,7 +334,7 @@ static char *embed_row(embed_state *st, const char *key, size_t key_len,
                        const char *task, size_t task_len,
                        unsigned long *length, ce_udf_flag *is_null) {
   long ttl = st->cfg.ttl;
-  char err[320], eff[CE_TASK_MAX + 1];
+  char err[320];
 
   *is_null = 0;
   if (!text) {
@@ -307,15 +349,10 @@ static char *embed_row(embed_state *st, const char *key, size_t key_len,
   }
   if (ttl_arg >= 0) /* clamped as the setting is */
     ttl = ttl_arg > CE_TTL_MAX ? CE_TTL_MAX : (long)ttl_arg;
-  /* The row's task decides the prefix, the request and the key. */
-  if (!task)
-    strcpy(eff, st->default_task);
-  else if (ce_task_resolve(&st->cfg, task, task_len, eff, err, sizeof err)) {
+  if (use_task(st, task, task_len, err, sizeof err)) {
     label_key(st, key, key_len);
     return fail_row(st, is_null, "bad task", err);
   }
-  if (strcmp(eff, st->cfg.task))
-    strcpy(st->cfg.task, eff);
 
   /* The entry and a content-addressed key are bound to the text as sent,
    * so one text is one entry whatever column (character set) it came from. */
@@ -344,29 +381,7 @@ static char *embed_row(embed_state *st, const char *key, size_t key_len,
     snprintf(why, sizeof why, "cache disabled: %s", st->cfg.cache_off);
     return fail_row(st, is_null, "cache disabled", why);
   }
-
-  if (ce_local_get(st->key, st->key_len, st->hash, st->want_dims, take_vector,
-                   st) == 0) {
-    ce_stat_add(CE_STAT_HITS_LOCAL, 1);
-    ce_stat_hit_saved(t.len);
-    *length = (unsigned long)st->dims * 4;
-    return (char *)st->vec;
-  }
-  /* Listed by a warm-up: its group comes from Redis in one round trip (the
-   * rows that follow it are then local hits). */
-  if (ce_readahead_fetch(&st->cfg, st->key, st->key_len, st->want_dims) == 0 &&
-      ce_local_get(st->key, st->key_len, st->hash, st->want_dims, take_vector,
-                   st) == 0) {
-    ce_stat_add(CE_STAT_HITS_REDIS, 1);
-    ce_stat_hit_saved(t.len);
-    *length = (unsigned long)st->dims * 4;
-    return (char *)st->vec;
-  }
-  /* The remaining TTL is only needed to copy the entry to the local cache. */
-  if (ce_cache_get(&st->cfg, st->key, st->key_len, st->cfg.local_cache_mb > 0,
-                   accept_entry, st) == CE_CACHE_HIT) {
-    ce_stat_add(CE_STAT_HITS_REDIS, 1);
-    ce_stat_hit_saved(t.len);
+  if (lookup_row(st, t.len) == 0) {
     *length = (unsigned long)st->dims * 4;
     return (char *)st->vec;
   }

@@ -585,17 +585,11 @@ static int take_each(void *ctx, const ce_flight_result *r) {
   return 0;
 }
 
-/* The HELD claims: poll their locks and keys together until each is
- * served, gone or out of time. */
-static void settle_held(ce_claims *cs, ce_claim *c, size_t n, each_ctx *ec) {
-  remote *rs = calloc(n, sizeof *rs);
-  remote **pending = malloc(n * sizeof *pending);
-  size_t *idx = malloc(n * sizeof *idx);
+/* The remotes of the HELD claims among c[0..n) into rs (their "done" notes
+ * move there), the claims' indexes into idx; returns how many. */
+static size_t held_remotes(const ce_claims *cs, ce_claim *c, size_t n,
+                           remote *rs, size_t *idx) {
   size_t k = 0;
-  long delay = CE_LOCK_POLL_MIN_MS;
-  long long cap = ce_mono_ms() + cs->lock_ms + CE_LOCK_MARGIN_MS;
-  if (!rs || !pending || !idx)
-    goto fail_all;
   for (size_t i = 0; i < n; i++) {
     if (c[i].role != CE_CLAIM_HELD)
       continue;
@@ -611,57 +605,12 @@ static void settle_held(ce_claims *cs, ce_claim *c, size_t n, each_ctx *ec) {
     }
     idx[k++] = i;
   }
-  while (k) {
-    long long soonest = cap;
-    for (size_t j = 0; j < k; j++)
-      if (rs[j].until && rs[j].until < soonest)
-        soonest = rs[j].until;
-    back_off(&delay, soonest);
-    size_t m = 0;
-    for (size_t j = 0; j < k; j++)
-      if (rs[j].state == R_WAITING)
-        pending[m++] = &rs[j];
-    if (!m)
-      break;
-    poll_round(cs->cfg, pending, m, cs->want_dims);
-    for (size_t j = 0; j < m; j++) /* a round Redis missed: ask again */
-      if (pending[j]->state == R_ERROR && ++pending[j]->errors < 3)
-        pending[j]->state = R_WAITING;
-    long long now = ce_mono_ms();
-    size_t left = 0;
-    for (size_t j = 0; j < k; j++) {
-      remote *r = &rs[j];
-      ce_claim *cl = &c[idx[j]];
-      if (r->state == R_WAITING && now < (r->until ? r->until : cap)) {
-        left++;
-        continue;
-      }
-      if (r->settled)
-        continue;
-      r->settled = 1;
-      if (r->state == R_SERVED) {
-        ec->each(ec->ctx, idx[j], r->vec, r->dims, r->src, r->src_len);
-        count_waited(0, cl->text_len);
-        if (cl->f)
-          ce_flight_publish(cl->f, r->vec, r->dims, 0, r->src, r->src_len);
-      } else if (cl->f) {
-        ce_flight_fail(cl->f, "single-flight wait timed out",
-                       "another server's request of this text gave nothing");
-      }
-      cl->f = NULL;
-      if (r->state == R_WAITING)
-        r->state = R_GONE;
-    }
-    if (!left)
-      break;
-  }
-  for (size_t j = 0; j < k; j++)
-    remote_free(&rs[j]);
-  free(rs);
-  free(pending);
-  free(idx);
-  return;
-fail_all:
+  return k;
+}
+
+/* Out of memory for the wait: the notes go, and this server's waiters on
+ * the HELD claims get an error. */
+static void fail_held(ce_claim *c, size_t n) {
   for (size_t i = 0; i < n; i++) {
     free(c[i].note);
     c[i].note = NULL;
@@ -670,6 +619,77 @@ fail_all:
       c[i].f = NULL;
     }
   }
+}
+
+/* Waits the back-off (never past the soonest deadline), then polls the
+ * remotes of rs[0..k) still waiting, in one round; a remote whose round
+ * Redis missed asks again (up to 3 times). Returns how many were polled. */
+static size_t poll_held(const ce_claims *cs, remote *rs, size_t k,
+                        remote **pending, long *delay, long long cap) {
+  long long soonest = cap;
+  for (size_t j = 0; j < k; j++)
+    if (rs[j].until && rs[j].until < soonest)
+      soonest = rs[j].until;
+  back_off(delay, soonest);
+  size_t m = 0;
+  for (size_t j = 0; j < k; j++)
+    if (rs[j].state == R_WAITING)
+      pending[m++] = &rs[j];
+  if (!m)
+    return 0;
+  poll_round(cs->cfg, pending, m, cs->want_dims);
+  for (size_t j = 0; j < m; j++) /* a round Redis missed: ask again */
+    if (pending[j]->state == R_ERROR && ++pending[j]->errors < 3)
+      pending[j]->state = R_WAITING;
+  return m;
+}
+
+/* Hands on the outcome of remote r, of claim i (cl): its vector to `each`
+ * and this server's waiters, or a failure to the waiters. */
+static void settle_remote(each_ctx *ec, remote *r, ce_claim *cl, size_t i) {
+  r->settled = 1;
+  if (r->state == R_SERVED) {
+    ec->each(ec->ctx, i, r->vec, r->dims, r->src, r->src_len);
+    count_waited(0, cl->text_len);
+    if (cl->f)
+      ce_flight_publish(cl->f, r->vec, r->dims, 0, r->src, r->src_len);
+  } else if (cl->f) {
+    ce_flight_fail(cl->f, "single-flight wait timed out",
+                   "another server's request of this text gave nothing");
+  }
+  cl->f = NULL;
+  if (r->state == R_WAITING)
+    r->state = R_GONE;
+}
+
+/* The HELD claims: poll their locks and keys together until each is
+ * served, gone or out of time. */
+static void settle_held(ce_claims *cs, ce_claim *c, size_t n, each_ctx *ec) {
+  remote *rs = calloc(n, sizeof *rs);
+  remote **pending = malloc(n * sizeof *pending);
+  size_t *idx = malloc(n * sizeof *idx);
+  size_t k = 0;
+  long delay = CE_LOCK_POLL_MIN_MS;
+  long long cap = ce_mono_ms() + cs->lock_ms + CE_LOCK_MARGIN_MS;
+  if (!rs || !pending || !idx)
+    fail_held(c, n);
+  else
+    k = held_remotes(cs, c, n, rs, idx);
+  while (k && poll_held(cs, rs, k, pending, &delay, cap)) {
+    long long now = ce_mono_ms();
+    size_t left = 0;
+    for (size_t j = 0; j < k; j++) {
+      remote *r = &rs[j];
+      if (r->state == R_WAITING && now < (r->until ? r->until : cap))
+        left++;
+      else if (!r->settled)
+        settle_remote(ec, r, &c[idx[j]], idx[j]);
+    }
+    if (!left)
+      break;
+  }
+  for (size_t j = 0; j < k; j++)
+    remote_free(&rs[j]);
   free(rs);
   free(pending);
   free(idx);
