@@ -178,21 +178,23 @@ static int accept_entry(void *ctx, const uint8_t *val, size_t len,
   return 0;
 }
 
+typedef enum { PREPARED, PREPARE_WIDE, PREPARE_OOM } prepare_status;
+
 /* The text as sent (ce_text_prepare, after the task's prefix): the
- * argument itself, or a copy in st->scratch. 0, 1 for a text with NUL
- * bytes, -1 out of memory. */
-static int prepare_text(embed_state *st, const char *text, size_t len,
-                        ce_text *out, unsigned *flags) {
+ * argument itself, or a copy in st->scratch. PREPARE_WIDE: the text holds
+ * NUL bytes. */
+static prepare_status prepare_text(embed_state *st, const char *text,
+                                   size_t len, ce_text *out, unsigned *flags) {
   size_t max = (size_t)st->cfg.max_text_bytes;
   const char *prefix = ce_task_prefix(&st->cfg);
   size_t plen = strlen(prefix);
   if (ce_grow(&st->scratch, &st->scratch_cap,
               plen + ce_text_prepare_cap(len, max) + 1))
-    return -1;
+    return PREPARE_OOM;
   if (ce_text_prepare_prefixed(prefix, plen, text, len, max, st->charset,
                                st->scratch, &out->s, &out->len, flags))
-    return 1;
-  return 0;
+    return PREPARE_WIDE;
+  return PREPARED;
 }
 
 /* The row's key as the log names it before the Redis key is built. */
@@ -258,9 +260,10 @@ static char *embed_miss(embed_state *st, const ce_text *t, long ttl,
   const char *cls = CE_FAIL_LOCAL;
   char err[320];
   ce_entry_identity(&st->cfg, NULL, 0, st->hash, id);
-  int role = ce_miss_begin(&m, &st->cfg, id, st->hash, t->len, st->want_dims,
-                           st->key, st->key_len, take_shared, st, err,
-                           sizeof err, &cls);
+  ce_miss_role role =
+      ce_miss_begin(&m, &st->cfg, id, st->hash, t->len, st->want_dims,
+                    st->key, st->key_len, take_shared, st, err, sizeof err,
+                    &cls);
   if (role == CE_MISS_FAILED)
     return fail_row(st, is_null, cls, err);
   if (role == CE_MISS_SERVED) {
@@ -358,12 +361,12 @@ static char *embed_row(embed_state *st, const char *key, size_t key_len,
    * so one text is one entry whatever column (character set) it came from. */
   ce_text t;
   unsigned flags;
-  int prc = prepare_text(st, text, text_len, &t, &flags);
-  if (prc < 0) {
+  prepare_status prc = prepare_text(st, text, text_len, &t, &flags);
+  if (prc == PREPARE_OOM) {
     snprintf(st->key, sizeof st->key, "(not built)");
     return fail_row(st, is_null, CE_FAIL_LOCAL, "out of memory");
   }
-  if (prc > 0) {
+  if (prc == PREPARE_WIDE) {
     ce_text_refuse_wide(key, key_len, "returning NULL");
     *is_null = 1;
     label_key(st, key, key_len);

@@ -230,16 +230,16 @@ static void back_off(long *delay, long long until) {
 
 /* The lock of `r` went without an entry (its holder failed or died), or
  * its "done" note names an entry that is gone: takes the lock (SET NX, or
- * the note swapped for our owner value). 1 taken, 0 someone else was
- * first, -1 Redis unavailable. */
-static int take_over(const ce_config *cfg, remote *r, const char *owner,
-                     size_t owner_len) {
+ * the note swapped for our owner value). CE_LOCK_NOT_OURS: someone else
+ * was first. */
+static ce_lock_result take_over(const ce_config *cfg, remote *r,
+                                const char *owner, size_t owner_len) {
   if (!r->note)
     return ce_cache_lock(cfg, r->lock, r->lock_len, owner, owner_len,
                          lock_ms(cfg));
   char *was = malloc(r->note_len + 3);
   if (!was)
-    return -1;
+    return CE_LOCK_NO_REDIS; /* out of memory: pay, as without Redis */
   memcpy(was, "d:", 2);
   memcpy(was + 2, r->note, r->note_len + 1);
   const char *keys[1] = {r->lock}, *vals[1] = {owner};
@@ -247,7 +247,7 @@ static int take_over(const ce_config *cfg, remote *r, const char *owner,
   size_t got = ce_cache_lock_end_many(cfg, keys, lens, 1, was, r->note_len + 2,
                                       vals, val_lens, lock_ms(cfg));
   free(was);
-  return got ? 1 : 0;
+  return got ? CE_LOCK_OK : CE_LOCK_NOT_OURS;
 }
 
 /* ---- one miss ---- */
@@ -259,8 +259,8 @@ static void lead_fail(ce_miss *m, const char *cls, const char *err) {
 }
 
 /* Another server holds the lock: wait for its entry, or take over. */
-static int wait_remote(ce_miss *m, ce_miss_take take, void *ctx, char *err,
-                       size_t errlen, const char **cls) {
+static ce_miss_role wait_remote(ce_miss *m, ce_miss_take take, void *ctx,
+                                char *err, size_t errlen, const char **cls) {
   const ce_config *cfg = m->cfg;
   remote r;
   remote *rp = &r;
@@ -298,9 +298,9 @@ static int wait_remote(ce_miss *m, ce_miss_take take, void *ctx, char *err,
       return CE_MISS_PAY;
     }
     if (r.state == R_GONE) { /* no entry: whoever asks first pays */
-      int got = take_over(cfg, &r, m->owner, m->owner_len);
-      if (got != 0) {
-        m->locked = got == 1;
+      ce_lock_result got = take_over(cfg, &r, m->owner, m->owner_len);
+      if (got != CE_LOCK_NOT_OURS) {
+        m->locked = got == CE_LOCK_OK;
         if (m->f)
           ce_flight_extend(m->f, ce_mono_ms() + flight_pay_ms(cfg) +
                                      CE_LOCK_MARGIN_MS);
@@ -343,12 +343,12 @@ static int take_flight(void *ctx, const ce_flight_result *r) {
   return tc->take(tc->ctx, r->vec, r->dims, r->key, r->key_len);
 }
 
-int ce_miss_begin(ce_miss *m, const ce_config *cfg,
-                  const uint8_t id[CE_SHA256_LEN],
-                  const uint8_t hash[CE_SHA256_LEN], size_t text_len,
-                  uint32_t want_dims, const char *key, size_t key_len,
-                  ce_miss_take take, void *ctx, char *err, size_t errlen,
-                  const char **cls) {
+ce_miss_role ce_miss_begin(ce_miss *m, const ce_config *cfg,
+                           const uint8_t id[CE_SHA256_LEN],
+                           const uint8_t hash[CE_SHA256_LEN], size_t text_len,
+                           uint32_t want_dims, const char *key, size_t key_len,
+                           ce_miss_take take, void *ctx, char *err,
+                           size_t errlen, const char **cls) {
   ce_flight *f;
   memset(m, 0, sizeof *m);
   m->cfg = cfg;
@@ -359,27 +359,26 @@ int ce_miss_begin(ce_miss *m, const ce_config *cfg,
   m->key = key;
   m->key_len = key_len;
   long long now = ce_mono_ms();
-  int role =
+  ce_flight_role role =
       ce_flight_claim(id, now + flight_pay_ms(cfg) + CE_LOCK_MARGIN_MS, &f);
   if (role == CE_FLIGHT_WAIT) {
     take_ctx tc = {take, ctx, 0};
-    int rc = ce_flight_wait(f, now + CE_FLIGHT_WAIT_CAP_MS, take_flight, &tc,
-                            err, errlen, cls);
-    if (rc)
+    if (ce_flight_wait(f, now + CE_FLIGHT_WAIT_CAP_MS, take_flight, &tc, err,
+                       errlen, cls) != CE_FLIGHT_TAKEN)
       return CE_MISS_FAILED;
     count_waited(tc.tokens, text_len);
     return CE_MISS_SERVED;
   }
-  m->f = role == CE_FLIGHT_LEAD ? f : NULL; /* -1: no single-flight here */
+  m->f = role == CE_FLIGHT_LEAD ? f : NULL; /* ALONE: no single-flight */
   m->lock_len = lock_key(cfg, id, m->lock);
   m->owner_len = lock_owner(m->owner);
-  int got = ce_cache_lock(cfg, m->lock, m->lock_len, m->owner, m->owner_len,
-                          lock_ms(cfg));
-  if (got == 1) {
+  ce_lock_result got = ce_cache_lock(cfg, m->lock, m->lock_len, m->owner,
+                                     m->owner_len, lock_ms(cfg));
+  if (got == CE_LOCK_OK) {
     m->locked = 1;
     return CE_MISS_PAY;
   }
-  if (got < 0) /* Redis unavailable: pay */
+  if (got == CE_LOCK_NO_REDIS) /* Redis unavailable: pay */
     return CE_MISS_PAY;
   return wait_remote(m, take, ctx, err, errlen, cls);
 }
@@ -466,7 +465,7 @@ void ce_claims_take(ce_claims *cs, const ce_config *cfg, uint32_t want_dims,
   cs->owner_len = lock_owner(cs->owner);
   size_t n_lead = 0;
   for (size_t i = 0; i < n; i++) {
-    int r = ce_flight_claim(c[i].id, cs->pay_until, &c[i].f);
+    ce_flight_role r = ce_flight_claim(c[i].id, cs->pay_until, &c[i].f);
     c[i].role = r == CE_FLIGHT_WAIT ? CE_CLAIM_WAIT : CE_CLAIM_PAY;
     c[i].locked = 0;
     c[i].note = NULL;
@@ -497,8 +496,8 @@ void ce_claims_take(ce_claims *cs, const ce_config *cfg, uint32_t want_dims,
   size_t n_held = 0;
   for (size_t j = 0; j < k; j++) {
     ce_claim *cl = &c[which[j]];
-    cl->locked = got[j] == 1;
-    if (got[j] == 0) {
+    cl->locked = got[j] == CE_LOCK_OK;
+    if (got[j] == CE_LOCK_NOT_OURS) {
       cl->role = CE_CLAIM_HELD;
       if (cl->f) /* our waiters wait for our pay phase, then the lock */
         ce_flight_extend(cl->f,
@@ -713,7 +712,7 @@ void ce_claims_settle(ce_claims *cs, ce_claim *c, size_t n,
       continue;
     ec.i = i;
     if (ce_flight_wait(c[i].f, ce_mono_ms() + CE_FLIGHT_WAIT_CAP_MS, take_each,
-                       &ec, err, sizeof err, &cls) == 0)
+                       &ec, err, sizeof err, &cls) == CE_FLIGHT_TAKEN)
       count_waited(ec.tokens, c[i].text_len);
     c[i].f = NULL;
   }

@@ -43,9 +43,11 @@
 #define CE_LOCK_OWNER_MAX 64
 
 /* ce_miss_begin's answers. */
-#define CE_MISS_PAY 0    /* the caller pays, then ce_miss_done / _fail */
-#define CE_MISS_SERVED 1 /* the vector came from another's request */
-#define CE_MISS_FAILED 2 /* err: the leader's error, or the wait's */
+typedef enum {
+  CE_MISS_PAY = 0,    /* the caller pays, then ce_miss_done / _fail */
+  CE_MISS_SERVED = 1, /* the vector came from another's request */
+  CE_MISS_FAILED = 2  /* err: the leader's error, or the wait's */
+} ce_miss_role;
 
 /* A vector from another's request, for the caller to keep: `key` is where
  * it is stored in Redis ("" when nowhere yet), so that the caller stores
@@ -76,12 +78,12 @@ typedef struct ce_miss {
  * CE_MISS_SERVED: take() got the vector (counted as waited, its tokens as
  * saved). CE_MISS_FAILED: err and *cls. CE_MISS_PAY: the caller pays, then
  * ends `m` with ce_miss_done or ce_miss_fail (exactly once). */
-int ce_miss_begin(ce_miss *m, const ce_config *cfg,
-                  const uint8_t id[CE_SHA256_LEN],
-                  const uint8_t hash[CE_SHA256_LEN], size_t text_len,
-                  uint32_t want_dims, const char *key, size_t key_len,
-                  ce_miss_take take, void *ctx, char *err, size_t errlen,
-                  const char **cls);
+ce_miss_role ce_miss_begin(ce_miss *m, const ce_config *cfg,
+                           const uint8_t id[CE_SHA256_LEN],
+                           const uint8_t hash[CE_SHA256_LEN], size_t text_len,
+                           uint32_t want_dims, const char *key, size_t key_len,
+                           ce_miss_take take, void *ctx, char *err,
+                           size_t errlen, const char **cls);
 
 /* The caller paid: stores its entry (`len` bytes, ce_entry_encode) under
  * its key with `ttl` and, holding the lock, turns the lock into the done
@@ -101,9 +103,11 @@ void ce_miss_fail(ce_miss *m, const char *cls, const char *err);
 /* ---- many misses (the warm-up) ---- */
 
 /* The roles of a claim (ce_claims_take). */
-#define CE_CLAIM_PAY 0  /* ours to pay: ce_claims_publish */
-#define CE_CLAIM_WAIT 1 /* another session of this server pays */
-#define CE_CLAIM_HELD 2 /* we lead here; another server holds the lock */
+typedef enum {
+  CE_CLAIM_PAY = 0,  /* ours to pay: ce_claims_publish */
+  CE_CLAIM_WAIT = 1, /* another session of this server pays */
+  CE_CLAIM_HELD = 2  /* we lead here; another server holds the lock */
+} ce_claim_role;
 
 typedef struct ce_claim {
   /* set by the caller */
@@ -113,7 +117,7 @@ typedef struct ce_claim {
   const char *key; /* a key of its rows, where a vector may appear */
   size_t key_len;
   /* set by ce_claims_take */
-  int role;
+  ce_claim_role role;
   int locked;
   ce_flight *f;
   char *note; /* HELD by a "done" note: the key it names (malloc'd) */

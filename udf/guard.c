@@ -79,7 +79,7 @@ static void set_state(circuit_state s) {
   __atomic_store_n(&g.state, s, __ATOMIC_RELAXED);
 }
 
-int ce_guard_outcome_for_status(long status) {
+ce_guard_outcome ce_guard_outcome_for_status(long status) {
   if (status >= 200 && status < 300)
     return CE_GUARD_OK;
   if (status == 400 || status == 413 || status == 422)
@@ -133,9 +133,10 @@ static int wait_verdict(long left) {
 
 /* Circuit part of admit. `logmsg` gets a state-change line to print after
  * unlocking. */
-static int circuit_admit(const ce_config *cfg, long long deadline,
-                         long *later_ms, ce_guard_ticket *mine, char *err,
-                         size_t errlen, char *logmsg, size_t logcap) {
+static ce_admit_status circuit_admit(const ce_config *cfg, long long deadline,
+                                     long *later_ms, ce_guard_ticket *mine,
+                                     char *err, size_t errlen, char *logmsg,
+                                     size_t logcap) {
   uint64_t eh = ce_fnv1a_str(cfg->endpoint);
   int timed_out = 0;
   if (cfg->circuit_failures <= 0 || eh != g.endpoint_hash) {
@@ -240,7 +241,7 @@ static void window_add(const ce_config *cfg, long long now, int ok, long *fail,
 
 void ce_guard_request_done(const ce_config *cfg, ce_guard_ticket *mine) {
   char logmsg[200] = "";
-  int last = mine->last;
+  ce_guard_outcome last = mine->last;
 
   mine->last = CE_GUARD_NOT_SENT; /* counted once */
   if (cfg->circuit_failures <= 0 ||
@@ -282,11 +283,11 @@ void ce_guard_request_done(const ce_config *cfg, ce_guard_ticket *mine) {
 
 /* Cost part of admit; `budget_msg` (cap 200) gets the once-a-window line to
  * print after unlocking. */
-static int budget_admit(const ce_config *cfg, uint64_t estimate,
-                        long long deadline, long *later_ms,
-                        ce_guard_ticket *mine, char *err, size_t errlen,
-                        char *budget_msg) {
-  int rc = CE_ADMIT_GO;
+static ce_admit_status budget_admit(const ce_config *cfg, uint64_t estimate,
+                                    long long deadline, long *later_ms,
+                                    ce_guard_ticket *mine, char *err,
+                                    size_t errlen, char *budget_msg) {
+  ce_admit_status rc = CE_ADMIT_GO;
 
   if (cfg->max_requests_per_minute <= 0 && cfg->max_tokens_per_minute <= 0)
     return CE_ADMIT_GO;
@@ -361,9 +362,10 @@ static int budget_admit(const ce_config *cfg, uint64_t estimate,
   return rc;
 }
 
-int ce_guard_admit(const ce_config *cfg, size_t n_inputs, size_t text_bytes,
-                   long wait_ms, long *later_ms, ce_guard_ticket *mine,
-                   char *err, size_t errlen) {
+ce_admit_status ce_guard_admit(const ce_config *cfg, size_t n_inputs,
+                               size_t text_bytes, long wait_ms, long *later_ms,
+                               ce_guard_ticket *mine, char *err,
+                               size_t errlen) {
   char logmsg[200] = "", budget_msg[200] = "";
   uint64_t estimate = text_bytes / 4;
 
@@ -376,8 +378,8 @@ int ce_guard_admit(const ce_config *cfg, size_t n_inputs, size_t text_bytes,
 
   pthread_mutex_lock(&mu);
   long long deadline = now_fn() + wait_ms;
-  int rc = circuit_admit(cfg, deadline, later_ms, mine, err, errlen, logmsg,
-                         sizeof logmsg);
+  ce_admit_status rc = circuit_admit(cfg, deadline, later_ms, mine, err,
+                                     errlen, logmsg, sizeof logmsg);
   if (rc == CE_ADMIT_GO) {
     rc = budget_admit(cfg, estimate, deadline, later_ms, mine, err, errlen,
                       budget_msg);
@@ -392,8 +394,8 @@ int ce_guard_admit(const ce_config *cfg, size_t n_inputs, size_t text_bytes,
   return rc;
 }
 
-void ce_guard_result(const ce_config *cfg, ce_guard_ticket *mine, int outcome,
-                     uint64_t tokens) {
+void ce_guard_result(const ce_config *cfg, ce_guard_ticket *mine,
+                     ce_guard_outcome outcome, uint64_t tokens) {
   char logmsg[200] = "";
 
   pthread_mutex_lock(&mu);
