@@ -6,7 +6,8 @@
 #   tests/harness.sh start BUILD_DIR STATE_FILE   # prints nothing on success
 #   tests/harness.sh stop STATE_FILE
 #
-# CE_EMBED_ARGS (optional) adds options to the embedding server's command line.
+# CE_EMBED_ARGS (optional) adds options to the embedding server's command line,
+# CE_MARIADB_ARGS (optional) to mariadbd's (the benchmark's buffer pool).
 #
 # STATE_FILE receives shell assignments (CE_DIR, CE_SOCKET, ...) for the tests.
 # On failure the servers' logs are printed.
@@ -89,7 +90,8 @@ CONF
     --plugin-dir="$build" --log-error="$CE_DIR/mariadb.err" \
     --pid-file="$CE_DIR/mariadb.pid" --innodb-buffer-pool-size=128M \
     --max-allowed-packet=64M --character-set-server=utf8mb4 \
-    --skip-log-bin --thread-stack=512K --tmpdir="$CE_DIR/tmp" >/dev/null 2>&1 &
+    --skip-log-bin --thread-stack=512K --tmpdir="$CE_DIR/tmp" ${CE_MARIADB_ARGS:-} \
+    >/dev/null 2>&1 &
   wait_for 60 mariadb-admin --no-defaults -uroot --socket="$CE_DIR/mysql.sock" ping
 
   cat > "$state" <<VARS

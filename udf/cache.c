@@ -101,6 +101,56 @@ int ce_cache_mget(const ce_config *cfg, const char *const *keys,
   return rc;
 }
 
+int ce_cache_mlookup(const ce_config *cfg, const char *const *keys,
+                     const size_t *key_lens, size_t n, const uint8_t *probe,
+                     int hits_ttl,
+                     void (*each)(void *ctx, size_t i, const uint8_t *val,
+                                  size_t len, long long pttl_ms),
+                     void *ctx) {
+  ce_redis_cmd *c = malloc(2 * CE_CACHE_PIPELINE * sizeof *c);
+  size_t *hit = malloc(CE_CACHE_PIPELINE * sizeof *hit);
+  int rc = 0;
+  if (!c || !hit) {
+    free(c);
+    free(hit);
+    return -1;
+  }
+  for (size_t start = 0; start < n; start += CE_CACHE_PIPELINE) {
+    size_t m = n - start < CE_CACHE_PIPELINE ? n - start : CE_CACHE_PIPELINE;
+    size_t n_hit = 0;
+    for (size_t k = 0; k < m; k++)
+      cmd2(&c[k], probe && probe[start + k] ? "PTTL" : "GET", keys[start + k],
+           key_lens[start + k]);
+    if (ce_redis_run(cfg, c, m) < m)
+      rc = -1;
+    for (size_t k = 0; k < m; k++) /* the hits' remaining lives */
+      if (hits_ttl && c[k].reply && c[k].reply->type == CE_REPLY_STRING &&
+          !(probe && probe[start + k])) {
+        cmd2(&c[m + n_hit], "PTTL", keys[start + k], key_lens[start + k]);
+        hit[n_hit++] = k;
+      }
+    if (n_hit && ce_redis_run(cfg, c + m, n_hit) < n_hit)
+      rc = -1;
+    for (size_t k = 0, h = 0; k < m; k++) {
+      const ce_redis_reply *r = c[k].reply;
+      if (!r)
+        continue;
+      if (probe && probe[start + k]) {
+        if (r->type == CE_REPLY_INTEGER)
+          each(ctx, start + k, NULL, 0, r->integer);
+      } else if (r->type == CE_REPLY_STRING)
+        each(ctx, start + k, (const uint8_t *)r->str, r->len,
+             h < n_hit && hit[h] == k ? pttl_of(c[m + h++].reply) : -2);
+      else
+        each(ctx, start + k, NULL, 0, -2);
+    }
+    ce_redis_cmds_free(c, m + n_hit);
+  }
+  free(c);
+  free(hit);
+  return rc;
+}
+
 size_t ce_cache_mset(const ce_config *cfg, const char *const *keys,
                      const size_t *key_lens, const uint8_t *const *vals,
                      const size_t *val_lens, size_t n, long ttl, uint8_t *ok) {

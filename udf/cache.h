@@ -36,6 +36,20 @@ int ce_cache_mget(const ce_config *cfg, const char *const *keys,
                                size_t len, long long pttl_ms),
                   void *ctx);
 
+/* The warm-up's look-up of n keys, pipelined per CE_CACHE_PIPELINE keys:
+ * GET, or for keys with probe[i] set only PTTL (is it there: a copy is at
+ * hand); then, when `hits_ttl`, the PTTL of each key GET found, in one more
+ * round trip only if GET found any (misses cost no PTTL). each(i, value,
+ * len, pttl) for a GET hit (pttl -2 when not asked), each(i, NULL, 0, -2)
+ * for a GET miss, each(i, NULL, 0, pttl) for a probe (-2: not there).
+ * Returns 0, or -1 if Redis failed (keys not reported were not answered). */
+int ce_cache_mlookup(const ce_config *cfg, const char *const *keys,
+                     const size_t *key_lens, size_t n, const uint8_t *probe,
+                     int hits_ttl,
+                     void (*each)(void *ctx, size_t i, const uint8_t *val,
+                                  size_t len, long long pttl_ms),
+                     void *ctx);
+
 /* SET (EX ttl unless ttl == 0) for n keys, pipelined; ok[i] = 1 for each
  * stored value. Returns how many were stored. */
 size_t ce_cache_mset(const ce_config *cfg, const char *const *keys,

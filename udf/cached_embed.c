@@ -20,6 +20,7 @@
 #include "log.h"
 #include "plugin_services.h"
 #include "provider.h"
+#include "readahead.h"
 #include "share.h"
 #include "stats.h"
 #include "task.h"
@@ -88,6 +89,8 @@ static int embed_init(UDF_INIT *initid, UDF_ARGS *args, char *message,
   }
   ce_local_configure((size_t)st->cfg.local_cache_mb << 20,
                      st->cfg.local_cache_max_age * 1000LL);
+  ce_readahead_configure((size_t)st->cfg.local_cache_mb << 20,
+                         st->cfg.local_cache_max_age * 1000LL);
   st->charset =
       ce_udf_text_charset(args, text_arg, (ce_charset)st->cfg.charset);
   initid->ptr = (char *)st;
@@ -362,6 +365,16 @@ static char *embed_row(embed_state *st, const char *key, size_t key_len,
     *length = (unsigned long)st->dims * 4;
     return (char *)st->vec;
   }
+  /* Listed by a warm-up: its group comes from Redis in one round trip (the
+   * rows that follow it are then local hits). */
+  if (ce_readahead_fetch(&st->cfg, st->key, st->key_len, st->want_dims) == 0 &&
+      ce_local_get(st->key, st->key_len, st->hash, st->want_dims, take_vector,
+                   st) == 0) {
+    ce_stat_add(CE_STAT_HITS_REDIS, 1);
+    ce_stat_hit_saved(t.len);
+    *length = (unsigned long)st->dims * 4;
+    return (char *)st->vec;
+  }
   /* The remaining TTL is only needed to copy the entry to the local cache. */
   if (ce_cache_get(&st->cfg, st->key, st->key_len, st->cfg.local_cache_mb > 0,
                    accept_entry, st) == CE_CACHE_HIT) {
@@ -401,6 +414,7 @@ CE_EXPORT char *cached_embed_query(UDF_INIT *initid, UDF_ARGS *args,
 
 /* DROP FUNCTION unloads the library: close pooled connections first. */
 __attribute__((destructor)) static void cached_embed_unload(void) {
+  ce_readahead_clear();
   ce_local_clear();
   ce_share_shutdown();
   ce_cache_shutdown();

@@ -9,6 +9,7 @@
 #include "grow.h"
 #include "guard.h"
 #include "local_cache.h"
+#include "readahead.h"
 #include "stats.h"
 
 #include <stdio.h>
@@ -56,15 +57,17 @@ CE_EXPORT char *cached_embed_stats(UDF_INIT *initid, UDF_ARGS *args,
   (void)args;
   (void)result;
   (void)error;
-  char extra[160];
-  size_t bytes, entries;
+  char extra[256];
+  size_t bytes, entries, ra_bytes, ra_keys;
   ce_config cfg;
   ce_config_current(&cfg);
   ce_local_usage(&bytes, &entries);
+  ce_readahead_usage(&ra_bytes, &ra_keys);
   snprintf(extra, sizeof extra,
            "\"circuit\":\"%s\",\"local_cache_entries\":%zu,"
-           "\"local_cache_bytes\":%zu",
-           ce_guard_circuit_state(), entries, bytes);
+           "\"local_cache_bytes\":%zu,\"readahead_keys\":%zu,"
+           "\"readahead_bytes\":%zu",
+           ce_guard_circuit_state(), entries, bytes, ra_keys, ra_bytes);
   *is_null = 1;
   /* Sized by a first pass; retried if the counters grew a digit meanwhile. */
   for (int attempt = 0; attempt < 3; attempt++) {

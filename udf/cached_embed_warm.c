@@ -33,6 +33,7 @@
 #include "log.h"
 #include "plugin_services.h"
 #include "provider_batch.h"
+#include "readahead.h"
 #include "share.h"
 #include "stats.h"
 #include "task.h"
@@ -57,8 +58,10 @@ typedef struct {
   size_t text_off, text_len;   /* the text as sent (text.h), in the arena */
   size_t unique;               /* index of its text among the misses */
   unsigned flags;              /* CE_TEXT_* of its preparation */
-  int hit;
-  int stored; /* its entry was written to Redis by this flush */
+  unsigned char local;         /* the local cache had it when queued */
+  unsigned char answered;      /* Redis answered its look-up */
+  unsigned char hit;           /* in Redis (found there, or written) */
+  unsigned char stored;        /* written to Redis by this flush */
 } queued;
 
 typedef struct {
@@ -71,6 +74,7 @@ typedef struct {
   size_t arena_len, arena_cap;
   ce_charset charset; /* how the text argument's bytes are read */
   CURLM *multi; /* keeps provider connections open across flushes */
+  int killed;   /* the statement was killed, and failed with it */
 } warm_state;
 
 static ce_ratelimit warm_rl = CE_RATELIMIT_INIT(5, 60);
@@ -100,6 +104,8 @@ CE_EXPORT ce_udf_bool cached_embed_warm_init(UDF_INIT *initid, UDF_ARGS *args,
     st->default_task[0] = '\0'; /* the setting is checked when it is read */
   ce_local_configure((size_t)st->cfg.local_cache_mb << 20,
                      st->cfg.local_cache_max_age * 1000LL);
+  ce_readahead_configure((size_t)st->cfg.local_cache_mb << 20,
+                         st->cfg.local_cache_max_age * 1000LL);
   st->max_rows = (size_t)st->cfg.batch * (size_t)st->cfg.parallel;
   if (st->max_rows > CE_WARM_MAX_ROWS)
     st->max_rows = CE_WARM_MAX_ROWS;
@@ -139,6 +145,7 @@ CE_EXPORT void cached_embed_warm_deinit(UDF_INIT *initid) {
 typedef struct {
   warm_state *st;
   uint32_t want;
+  uint32_t dims; /* of the vectors seen */
 } lookup_ctx;
 
 static void on_cached(void *ctx, size_t i, const uint8_t *val, size_t len,
@@ -148,6 +155,11 @@ static void on_cached(void *ctx, size_t i, const uint8_t *val, size_t len,
   queued *r = &st->rows[i];
   const uint8_t *vec;
   uint32_t dims;
+  r->answered = 1;
+  if (r->local) { /* only asked whether Redis has it too */
+    r->hit = pttl_ms != -2;
+    return;
+  }
   if (!val)
     return;
   ce_entry_status s = ce_entry_decode(val, len, r->hash, lc->want, &vec, &dims);
@@ -158,6 +170,7 @@ static void on_cached(void *ctx, size_t i, const uint8_t *val, size_t len,
   if (s != CE_ENTRY_OK)
     return;
   r->hit = 1;
+  lc->dims = dims;
   ce_local_put_from_redis(st->arena + r->key_off, r->key_len, r->hash, vec,
                           dims, pttl_ms);
 }
@@ -168,27 +181,106 @@ static int by_hash(const void *a, const void *b) {
 }
 
 /* Finds which queued rows are cached (one pipelined round trip per
- * CE_CACHE_PIPELINE keys) and counts them; the misses go to `miss`.
- * Returns how many. */
-static size_t lookup(warm_state *st, const char **keys, size_t *key_lens,
-                     queued **miss) {
+ * CE_CACHE_PIPELINE keys: GET, or for rows with a local copy only whether
+ * Redis has it) and counts them; rows with a local copy that Redis lacks go
+ * to `restore`, the misses to `miss`. Returns how many misses. */
+static size_t lookup(warm_state *st, lookup_ctx *lc, const char **keys,
+                     size_t *key_lens, uint8_t *probe, queued **miss,
+                     queued **restore, size_t *n_restore) {
   size_t n_miss = 0;
   for (size_t i = 0; i < st->n; i++) {
     keys[i] = st->arena + st->rows[i].key_off;
     key_lens[i] = st->rows[i].key_len;
+    probe[i] = st->rows[i].local;
   }
-  lookup_ctx lc = {st, ce_dims_expected(&st->cfg)};
-  ce_cache_mget(&st->cfg, keys, key_lens, st->n, on_cached, &lc);
+  ce_cache_mlookup(&st->cfg, keys, key_lens, st->n, probe,
+                   st->cfg.local_cache_mb > 0, on_cached, lc);
+  *n_restore = 0;
   for (size_t i = 0; i < st->n; i++) {
-    if (st->rows[i].hit) {
+    queued *r = &st->rows[i];
+    if (r->local && r->answered && !r->hit) {
+      restore[(*n_restore)++] = r; /* Redis lost it: the copy goes back */
+    } else if (r->local || r->hit) {
+      /* in Redis, or a local copy while Redis does not answer */
       st->count++;
-      ce_stat_add(CE_STAT_HITS_REDIS, 1);
-      ce_stat_hit_saved(st->rows[i].text_len);
+      ce_stat_add(r->local ? CE_STAT_HITS_LOCAL : CE_STAT_HITS_REDIS, 1);
+      ce_stat_hit_saved(r->text_len);
     } else {
-      miss[n_miss++] = &st->rows[i];
+      miss[n_miss++] = r;
       ce_stat_add(CE_STAT_MISSES, 1);
     }
   }
+  return n_miss;
+}
+
+typedef struct {
+  const uint8_t *hash;
+  uint8_t *entry; /* malloc'd */
+  uint32_t dims;
+} copy_ctx;
+
+/* The local copy as a Redis value. */
+static int copy_entry(void *ctx, const uint8_t *vec, uint32_t dims) {
+  copy_ctx *cc = ctx;
+  cc->entry = malloc(ce_entry_size(dims));
+  if (!cc->entry)
+    return 1;
+  ce_entry_encode(cc->hash, vec, dims, cc->entry);
+  cc->dims = dims;
+  return 0;
+}
+
+/* Writes the local copies of rows[0..n) back to Redis, which lost them (no
+ * provider call), pipelined, and counts them; a row whose copy is gone by
+ * now joins the misses. Returns the new number of misses. */
+static size_t restore(warm_state *st, queued **rows, size_t n, queued **miss,
+                      size_t n_miss) {
+  enum { M = CE_CACHE_PIPELINE };
+  const char **keys = malloc(M * sizeof *keys);
+  size_t *lens = malloc(M * sizeof *lens), *val_lens = malloc(M * sizeof *lens);
+  const uint8_t **vals = malloc(M * sizeof *vals);
+  uint8_t *stored = malloc(M);
+  queued **put = malloc(M * sizeof *put);
+  uint32_t want = ce_dims_expected(&st->cfg);
+  if (!keys || !lens || !val_lens || !vals || !stored || !put) {
+    st->count += (long long)n; /* out of memory: counted as local copies */
+    ce_stat_add(CE_STAT_HITS_LOCAL, n);
+    n = 0;
+  }
+  for (size_t i = 0; i < n;) {
+    size_t m = 0;
+    for (; i < n && m < M; i++) {
+      queued *r = rows[i];
+      copy_ctx cc = {r->hash, NULL, 0};
+      if (ce_local_get(st->arena + r->key_off, r->key_len, r->hash, want,
+                       copy_entry, &cc)) {
+        free(cc.entry);
+        miss[n_miss++] = r;
+        ce_stat_add(CE_STAT_MISSES, 1);
+        continue;
+      }
+      keys[m] = st->arena + r->key_off;
+      lens[m] = r->key_len;
+      vals[m] = cc.entry;
+      val_lens[m] = ce_entry_size(cc.dims);
+      put[m++] = r;
+    }
+    ce_cache_mset(&st->cfg, keys, lens, vals, val_lens, m, st->cfg.ttl,
+                  stored);
+    for (size_t k = 0; k < m; k++) {
+      put[k]->hit = stored[k];
+      st->count++;
+      ce_stat_add(CE_STAT_HITS_LOCAL, 1);
+      ce_stat_hit_saved(put[k]->text_len);
+      free((void *)vals[k]);
+    }
+  }
+  free(keys);
+  free(lens);
+  free(val_lens);
+  free(vals);
+  free(stored);
+  free(put);
   return n_miss;
 }
 
@@ -261,6 +353,7 @@ static int write_back(warm_state *st, queued **rows, size_t n, size_t u0,
       ce_local_put(keys[k], key_lens[k], put[k]->hash,
                    vals[k] + CE_ENTRY_HEADER, dims,
                    (long long)st->cfg.ttl * 1000);
+      put[k]->hit = stored[k];
       if (stored[k] || local_on)
         st->count++;
     }
@@ -378,6 +471,7 @@ typedef struct {
   queued **rows;  /* their rows, each with `unique` = its vector's slot */
   size_t n_rows;
   uint8_t *ones;
+  uint8_t *got;   /* per claim from base: its vector came */
   int oom;
 } settled;
 
@@ -393,6 +487,7 @@ static void on_settled(void *ctx, size_t i, const uint8_t *vec,
   settled *s = ctx;
   size_t u = s->base + i;
   (void)key, (void)key_len;
+  s->got[i] = 1;
   if (s->n && (dims != s->dims || s->n == s->cap))
     write_settled(s);
   if (dims != s->dims || !s->vecs) {
@@ -422,35 +517,99 @@ static void on_settled(void *ctx, size_t i, const uint8_t *vec,
   s->n++;
 }
 
+static int embed_slice(warm_state *st, queued **miss, const size_t *group,
+                       size_t u0, size_t u1, uint32_t *seen_dims,
+                       ce_claims *cs, ce_claim *c);
+
+/* The texts another server was embedding whose wait gave nothing (its lock
+ * went without an entry, or Redis stopped answering; ce_claims_settle kept
+ * their flights): this flush pays for them after all, as the row function
+ * does, so that every row it counts is cached, and hands the vectors to
+ * this server's waiters. Not when killed: their waiters then get an error.
+ * 0, or -1 out of memory. */
+static int pay_unsettled(warm_state *st, ce_claims *cs, ce_claim *c,
+                         queued **miss, const size_t *group, size_t n_pay,
+                         size_t n_unique, const uint8_t *got,
+                         uint32_t *seen_dims) {
+  size_t n_miss = group[n_unique], n_held = n_unique - n_pay;
+  queued **m2 = malloc((n_miss ? n_miss : 1) * sizeof *m2);
+  size_t *g2 = malloc((n_held + 1) * sizeof *g2);
+  ce_claim *c2 = malloc((n_held ? n_held : 1) * sizeof *c2);
+  size_t nu = 0, nm = 0, u0 = 0, u1;
+  int rc = -1;
+  if (!m2 || !g2 || !c2) {
+    for (size_t u = n_pay; u < n_unique; u++)
+      if (c[u].f) {
+        ce_flight_fail(c[u].f, CE_FAIL_LOCAL, "out of memory");
+        c[u].f = NULL;
+      }
+    goto done;
+  }
+  for (size_t u = n_pay; u < n_unique; u++) {
+    if (c[u].role != CE_CLAIM_HELD || got[u - n_pay])
+      continue;
+    c2[nu] = c[u];
+    c[u].f = NULL; /* c2's now */
+    g2[nu] = nm;
+    for (size_t i = group[u]; i < group[u + 1]; i++) {
+      miss[i]->unique = nu;
+      m2[nm++] = miss[i];
+    }
+    nu++;
+  }
+  g2[nu] = nm;
+  rc = 0;
+  for (; u0 < nu && !ce_server_killed() && !rc; u0 = u1) {
+    u1 = slice_end(st, u0, nu);
+    rc = embed_slice(st, m2, g2, u0, u1, seen_dims, cs, c2);
+  }
+  if (u0 < nu) /* killed, or out of memory: their waiters fail */
+    publish_slice(cs, c2, m2, g2, u0, nu, NULL, 0, NULL);
+done:
+  free(m2);
+  free(g2);
+  free(c2);
+  return rc;
+}
+
 /* Ends every claim of the flush: PAY claims [u_done, n_pay) that were
  * never embedded (killed, out of memory) fail; the others are waited for
- * and written back (not when killed). 0, or -1 out of memory. */
+ * and written back (not when killed), those another server's wait gave
+ * nothing for are paid here. 0, or -1 out of memory. */
 static int settle_claims(warm_state *st, ce_claims *cs, ce_claim *c,
                          queued **miss, const size_t *group, size_t u_done,
-                         size_t n_pay, size_t n_unique) {
+                         size_t n_pay, size_t n_unique, uint32_t *seen_dims) {
   if (!c)
     return 0;
   if (u_done < n_pay)
     publish_slice(cs, c, miss, group, u_done, n_pay, NULL, 0, NULL);
-  settled s = {st, miss, group, n_pay, NULL, 0, 0, 0, NULL, 0, NULL, 0};
+  settled s = {st, miss, group, n_pay, NULL, 0, 0, 0, NULL, 0, NULL, NULL, 0};
+  size_t n_wait = n_unique - n_pay;
   s.rows = malloc((group[n_unique] ? group[n_unique] : 1) * sizeof *s.rows);
-  if (!s.rows || ce_server_killed())
-    ce_claims_drop(cs, c + n_pay, n_unique - n_pay);
+  s.got = calloc(n_wait ? n_wait : 1, 1);
+  int oom = !s.rows || !s.got;
+  if (oom || ce_server_killed())
+    ce_claims_drop(cs, c + n_pay, n_wait);
   else
-    ce_claims_settle(cs, c + n_pay, n_unique - n_pay, on_settled, &s);
+    ce_claims_settle(cs, c + n_pay, n_wait, on_settled, &s);
   write_settled(&s);
+  if (!oom && pay_unsettled(st, cs, c, miss, group, n_pay, n_unique, s.got,
+                            seen_dims))
+    s.oom = 1;
   free(s.vecs);
   free(s.ones);
   free(s.rows);
+  free(s.got);
   free(c);
-  return s.oom || (!s.rows && n_unique > n_pay) ? -1 : 0;
+  return s.oom || (oom && n_wait) ? -1 : 0;
 }
 
 /* Embeds the unique texts [u0, u1) (their misses are miss[group[u0] ..
  * group[u1])), writes the results back and publishes them (claims c, may
  * be NULL). 0, or -1 out of memory. */
 static int embed_slice(warm_state *st, queued **miss, const size_t *group,
-                       size_t u0, size_t u1, ce_claims *cs, ce_claim *c) {
+                       size_t u0, size_t u1, uint32_t *seen_dims,
+                       ce_claims *cs, ce_claim *c) {
   size_t n = u1 - u0;
   ce_text *texts = malloc(n * sizeof *texts);
   uint8_t *ok = malloc(n), *vecs = NULL;
@@ -464,6 +623,8 @@ static int embed_slice(warm_state *st, queued **miss, const size_t *group,
     texts[u - u0].len = r->text_len;
   }
   ce_provider_embed_many(&st->cfg, st->multi, texts, n, &vecs, &dims, ok);
+  if (vecs)
+    *seen_dims = dims;
   rc = vecs ? write_back(st, miss + group[u0], group[u1] - group[u0], u0,
                          vecs, dims, ok)
             : 0;
@@ -475,13 +636,32 @@ done:
   return rc;
 }
 
-/* Looks every queued row up, embeds the misses (identical texts once) slice
- * by slice, stores the results; counts cached rows; empties the queue. */
+/* Lists the queued rows now in Redis, in the order they came, for the
+ * next statement's read-ahead (readahead.h). */
+static void list_settled(warm_state *st, const char **keys, size_t *key_lens,
+                         uint32_t dims) {
+  size_t m = 0;
+  if (!dims)
+    dims = ce_dims_expected(&st->cfg);
+  for (size_t i = 0; i < st->n; i++)
+    if (st->rows[i].hit) {
+      keys[m] = st->arena + st->rows[i].key_off;
+      key_lens[m++] = st->rows[i].key_len;
+    }
+  ce_readahead_list(keys, key_lens, m, dims);
+}
+
+/* Looks every queued row up, puts back in Redis the local copies it lost,
+ * embeds the misses (identical texts once) slice by slice, stores the
+ * results; counts cached rows; lists them for read-ahead; empties the
+ * queue. */
 static void flush(warm_state *st) {
-  size_t n = st->n, n_miss, n_unique, n_pay, u0 = 0, u1;
+  size_t n = st->n, n_miss, n_unique, n_restore, n_pay, u0 = 0, u1;
   const char **keys = NULL;
   size_t *key_lens = NULL, *group = NULL;
-  queued **miss = NULL;
+  queued **miss = NULL, **rest = NULL;
+  uint8_t *probe = NULL;
+  lookup_ctx lc = {st, ce_dims_expected(&st->cfg), 0};
   ce_claims cs;
   ce_claim *claims;
 
@@ -493,20 +673,25 @@ static void flush(warm_state *st) {
   keys = malloc(n * sizeof *keys);
   key_lens = malloc(n * sizeof *key_lens);
   miss = malloc(n * sizeof *miss);
+  rest = malloc(n * sizeof *rest);
+  probe = malloc(n);
   group = malloc((n + 1) * sizeof *group);
-  if (!keys || !key_lens || !miss || !group)
+  if (!keys || !key_lens || !miss || !rest || !probe || !group)
     goto oom;
-  n_miss = lookup(st, keys, key_lens, miss);
+  n_miss = lookup(st, &lc, keys, key_lens, probe, miss, rest, &n_restore);
+  n_miss = restore(st, rest, n_restore, miss, n_miss);
   n_unique = dedupe(miss, n_miss, group);
   claims = claim_misses(st, &cs, miss, group, n_unique, &n_pay);
   int failed = 0;
   for (; u0 < n_pay && !ce_server_killed() && !failed; u0 = u1) {
     u1 = slice_end(st, u0, n_pay);
-    failed = embed_slice(st, miss, group, u0, u1, &cs, claims);
+    failed = embed_slice(st, miss, group, u0, u1, &lc.dims, &cs, claims);
   }
-  if (settle_claims(st, &cs, claims, miss, group, u0, n_pay, n_unique) ||
+  if (settle_claims(st, &cs, claims, miss, group, u0, n_pay, n_unique,
+                    &lc.dims) ||
       failed)
     goto oom;
+  list_settled(st, keys, key_lens, lc.dims);
   goto done;
 
 oom:
@@ -517,12 +702,24 @@ done:
   free(keys);
   free(key_lens);
   free(miss);
+  free(rest);
+  free(probe);
   free(group);
   st->n = 0;
   st->arena_len = 0;
 }
 
 /* ---- the aggregate ---- */
+
+/* Flushes, then fails a killed statement with the server's KILL error
+ * (once): a KILL that lands in the last flush, after the server's last
+ * look at it, used to let the statement succeed with a short count and a
+ * procedure go on. */
+static void flush_checked(warm_state *st) {
+  flush(st);
+  if (!st->killed && ce_server_fail_if_killed())
+    st->killed = 1;
+}
 
 CE_EXPORT void cached_embed_warm_clear(UDF_INIT *initid, ce_udf_flag *is_null,
                                        ce_udf_flag *error) {
@@ -532,7 +729,7 @@ CE_EXPORT void cached_embed_warm_clear(UDF_INIT *initid, ce_udf_flag *is_null,
   /* The server need not have asked for the previous group's result (a
    * HAVING that is false, LIMIT): its queued rows are warmed all the same,
    * then the count starts again for the new group. */
-  flush(st);
+  flush_checked(st);
   st->count = 0;
 }
 
@@ -554,7 +751,7 @@ static int use_task(warm_state *st, const char *task, size_t len) {
     return -1;
   }
   if (strcmp(eff, st->cfg.task)) {
-    flush(st);
+    flush_checked(st);
     strcpy(st->cfg.task, eff);
   }
   return 0;
@@ -568,6 +765,8 @@ CE_EXPORT void cached_embed_warm_add(UDF_INIT *initid, UDF_ARGS *args,
   (void)is_null;
   (void)error;
 
+  if (st->killed)
+    return;
   if (!text) {
     ce_stat_add(CE_STAT_NULL_TEXTS, 1);
     return;
@@ -615,14 +814,11 @@ CE_EXPORT void cached_embed_warm_add(UDF_INIT *initid, UDF_ARGS *args,
   char *key = out + sent_len;
   size_t key_len = ce_key_build(&st->cfg, NULL, 0, args->args[0],
                                 args->lengths[0], r->hash, key);
-  /* Already in the local cache: nothing to queue for this row. */
-  if (ce_local_get(key, key_len, r->hash, ce_dims_expected(&st->cfg),
-                   present, NULL) == 0) {
-    ce_stat_add(CE_STAT_HITS_LOCAL, 1);
-    ce_stat_hit_saved(sent_len);
-    st->count++;
-    return;
-  }
+  /* Already in the local cache: queued all the same, for the flush to make
+   * sure Redis has it too (a local copy outlives a FLUSHALL by up to
+   * local_cache_max_age) and to list it for read-ahead. */
+  r->local = ce_local_get(key, key_len, r->hash, ce_dims_expected(&st->cfg),
+                          present, NULL) == 0;
   r->text_off = st->arena_len;
   r->text_len = sent_len;
   r->key_off = st->arena_len + sent_len;
@@ -630,7 +826,7 @@ CE_EXPORT void cached_embed_warm_add(UDF_INIT *initid, UDF_ARGS *args,
   st->arena_len += sent_len + key_len;
   st->n++;
   if (st->n >= st->max_rows || st->arena_len >= CE_WARM_MAX_BYTES)
-    flush(st);
+    flush_checked(st);
 }
 
 CE_EXPORT long long cached_embed_warm(UDF_INIT *initid, UDF_ARGS *args,
@@ -638,8 +834,9 @@ CE_EXPORT long long cached_embed_warm(UDF_INIT *initid, UDF_ARGS *args,
                                       ce_udf_flag *error) {
   warm_state *st = (warm_state *)initid->ptr;
   (void)args;
-  (void)error;
-  flush(st);
+  flush_checked(st);
   *is_null = 0;
+  if (st->killed)
+    *error = 1;
   return st->count;
 }

@@ -637,11 +637,8 @@ static void settle_held(ce_claims *cs, ce_claim *c, size_t n, each_ctx *ec) {
         count_waited(0, cl->text_len);
         if (cl->f)
           ce_flight_publish(cl->f, r->vec, r->dims, 0, r->src, r->src_len);
-      } else if (cl->f) {
-        ce_flight_fail(cl->f, "single-flight wait timed out",
-                       "another server's request of this text gave nothing");
-      }
-      cl->f = NULL;
+        cl->f = NULL;
+      } /* else the caller pays for it and publishes (f kept) */
       if (r->state == R_WAITING)
         r->state = R_GONE;
     }

@@ -26,6 +26,14 @@ int ce_server_killed(void) {
   return o && o->killed();
 }
 
+int ce_server_fail_if_killed(void) {
+  const ce_server_ops *o = ops();
+  if (!o || !o->killed())
+    return 0;
+  o->fail_killed();
+  return 1;
+}
+
 static void report(void) {
   const ce_server_ops *o = ops();
   if (!o)

@@ -20,6 +20,7 @@ typedef struct ce_server_ops {
   void (*progress_report)(unsigned long long done, unsigned long long total);
   void (*progress_end)(void);
   void (*fail_statement)(const char *msg); /* the statement ends in `msg` */
+  void (*fail_killed)(void); /* ... in the server's KILL error (1317) */
 } ce_server_ops;
 
 /* Plugin init (ops) and deinit (NULL). */
@@ -30,6 +31,14 @@ int ce_server_attached(void);
 
 /* 1 when the current statement was killed. */
 int ce_server_killed(void);
+
+/* The current statement, killed, ends in the server's own error, "Query
+ * execution was interrupted" (ER_QUERY_INTERRUPTED, 1317), even when the
+ * KILL landed after the server's last look at it (after the scan, in a
+ * warm-up's last flush): the statement fails, and a procedure running it
+ * stops. 1 if the statement was killed (the error is set), else 0; always
+ * 0 without the plugin. */
+int ce_server_fail_if_killed(void);
 
 /* Progress of the current statement, in rows: `done` rows more are
  * finished, `total` rows more are known. Shown as the Progress column of

@@ -174,6 +174,26 @@ class EmbedFunctionTest(unittest.TestCase):
         self.assertEqual(embed_server.VectorCache(768, 0).vector("x").tolist(),
                          embed_server.embed("x"))
 
+    def test_answer_from_cached_json_text_is_byte_identical(self):
+        texts = ["pale ale", "A roasty chocolate stout", "pale ale", "\u00e9t\u00e9 \"brew\""]
+        for as_base64 in (True, False):
+            cache = embed_server.VectorCache(768, max_bytes=1 << 20)
+            req = embed_server.EmbeddingRequest("m\u00fcnchen \"x\"", texts, 11, as_base64,
+                                                None, None)
+            slow = embed_server.build_embedding_body(
+                req, [embed_server.embed_array(t) for t in texts], as_base64)
+            for _ in range(2):  # made, then from the cache
+                fast = embed_server.assemble_embedding_body(
+                    req, [cache.fragment(t, as_base64=as_base64) for t in texts])
+                self.assertEqual(fast, slow)
+            self.assertLessEqual(cache.bytes, 1 << 20)
+        small = embed_server.VectorCache(768, max_bytes=30000)
+        for i in range(20):  # JSON texts count against the budget too
+            small.fragment("beer %d" % i, as_base64=False)
+        self.assertLessEqual(small.bytes, 30000)
+        self.assertEqual(embed_server.VectorCache(768, 0).fragment("x"),
+                         embed_server.encode_embedding(embed_server.embed_array("x"), True))
+
     def test_dims_parameter(self):
         self.assertEqual(len(embed_server.embed("stout", dims=1024)), 1024)
 

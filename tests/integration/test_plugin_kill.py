@@ -140,6 +140,59 @@ class KillTest(ServerTestCase):
                                 "FROM t.kill"), ROWS)
         self.assertEqual(self.assert_nothing_half_written(), ROWS)
 
+    def test_kill_during_the_last_flush_fails_the_statement(self):
+        # batch 100: the 40 rows are warmed when the result is asked for,
+        # after the scan, where the server no longer looks at the KILL flag;
+        # the warm-up used to return its count and the statement succeeded
+        set_config(batch=100, parallel=1, timeout_ms=30000, circuit_failures=0)
+        try:
+            Embed.config(latency_ms=1500)
+            w = Warmup()
+            started = time.monotonic()
+            w.start()
+            took = self.kill_after(w, started, 0.6)
+            self.assertIsNotNone(w.error, "the warm-up was not interrupted: %r" % w.result)
+            self.assertEqual(w.error.args[0], ER_QUERY_INTERRUPTED, w.error)
+            self.assertLess(took, 2.0)
+            self.assertEqual(self.assert_nothing_half_written(), 0)
+        finally:
+            set_config(batch=4, parallel=1, timeout_ms=30000, circuit_failures=0)
+
+    def test_kill_stops_the_procedure_that_runs_the_warm_up(self):
+        set_config(batch=100, parallel=1, timeout_ms=30000, circuit_failures=0)
+        query("CREATE OR REPLACE TABLE t.after_warm (n BIGINT)")
+        query("CREATE OR REPLACE PROCEDURE t.warm_then_log() BEGIN "
+              "SELECT cached_embed_warm(CONCAT('kill:', id), body) INTO @n FROM t.kill; "
+              "INSERT INTO t.after_warm VALUES (@n); END")
+        try:
+            Embed.config(latency_ms=1500)
+            conn = db()
+            cid = scalar_on(conn, "SELECT CONNECTION_ID()")
+            out = {}
+
+            def call():
+                try:
+                    with conn.cursor() as c:
+                        c.execute("CALL t.warm_then_log()")
+                    out["ok"] = True
+                except pymysql.err.MySQLError as e:
+                    out["error"] = e
+
+            th = threading.Thread(target=call, daemon=True)
+            th.start()
+            time.sleep(0.6)
+            query("KILL QUERY %d" % cid)
+            th.join(30)
+            self.assertFalse(th.is_alive())
+            self.assertIn("error", out, out)
+            self.assertEqual(out["error"].args[0], ER_QUERY_INTERRUPTED, out["error"])
+            # the statement after the warm-up never ran
+            self.assertEqual(scalar("SELECT COUNT(*) FROM t.after_warm"), 0)
+            conn.close()
+        finally:
+            query("DROP PROCEDURE IF EXISTS t.warm_then_log")
+            set_config(batch=4, parallel=1, timeout_ms=30000, circuit_failures=0)
+
     def test_progress_ends_with_the_statement(self):
         self.assertEqual(scalar("SELECT cached_embed_warm(CONCAT('kill:', id), body) "
                                 "FROM t.kill"), ROWS)

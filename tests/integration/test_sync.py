@@ -240,9 +240,6 @@ class SyncTest(ServerTestCase):
         while scalar("SELECT COUNT(vec) FROM `%s`.items" % DB) == 0:
             self.assertLess(time.monotonic(), deadline, "no chunk committed")
             time.sleep(0.05)
-        # KILL of the connection: a KILL QUERY that lands in a warm-up only
-        # ends that warm-up early (it returns, the statement does not fail),
-        # so the procedure counts the chunk failed and goes on
         query("KILL %d" % conn_id)
         t.join(60)
         self.assertIn("error", outcome, outcome)
@@ -262,6 +259,40 @@ class SyncTest(ServerTestCase):
                 c.execute("UPDATE `%s`.items SET body = body WHERE id = %d" % (DB, N))
         Embed.config(latency_ms=0)
         self.assertEqual(self.sync(50)[0], (N - done, done, 0))
+        self.assert_in_step()
+
+    def test_kill_query_in_a_warm_up_stops_the_run(self):
+        # KILL QUERY while the first chunk's warm-up waits for the provider:
+        # the warm-up used to return early with a normal result, so the
+        # procedure wrote what it could and went on (a 5,901-row run killed
+        # in its first chunk ended with 4,901 embedded and 1,000 failed).
+        # Now the CALL fails with the server's KILL error and writes nothing.
+        Embed.config(latency_ms=1500)
+        conn = db()
+        conn_id = conn.thread_id()
+        outcome = {}
+
+        def run():
+            try:
+                outcome["result"] = self.sync(300, conn=conn)
+            except pymysql.err.MySQLError as e:
+                outcome["error"] = e
+
+        t = threading.Thread(target=run)
+        t.start()
+        time.sleep(0.8)
+        query("KILL QUERY %d" % conn_id)
+        t.join(60)
+        self.assertFalse(t.is_alive())
+        self.assertIn("error", outcome, outcome)
+        self.assertEqual(outcome["error"].args[0], 1317, outcome["error"])  # ER_QUERY_INTERRUPTED
+        self.assertEqual(scalar("SELECT COUNT(vec) FROM `%s`.items" % DB), 0)
+        # the run's lock is released (another session runs it while the
+        # killed one is still connected), and the killed session can run it
+        Embed.config(latency_ms=0)
+        self.assertEqual(self.sync(300)[0], (N, 0, 0))
+        self.assertEqual(self.sync(300, conn=conn)[0], (0, N, 0))
+        conn.close()
         self.assert_in_step()
 
     def test_event_recipe(self):

@@ -195,6 +195,51 @@ class WarmTest(ServerTestCase):
         finally:
             set_config(batch=100, parallel=3, circuit_failures=0)
 
+    def test_local_copies_that_redis_lost_are_put_back(self):
+        # After a FLUSHALL the local cache still holds copies for up to
+        # local_cache_max_age. The warm-up used to count them without
+        # asking Redis; entries evicted from the local cache before the
+        # next statement read them were then in neither place: 300 of 600
+        # rows paid a request each in the one-statement form below.
+        set_config(batch=100, parallel=3, local_cache_mb=1, circuit_failures=0)
+        try:
+            texts = ["flushed %d" % i for i in range(600)]
+            make_table(texts)
+            self.assertEqual(warm(), 600)
+            rds().flushall()
+            Embed.reset()
+            # 1 MiB holds about 320 vectors: the last rows warmed are local
+            n = scalar("SELECT COUNT(*), SUM(LENGTH(cached_embed(CONCAT('w:', d.id), d.body))) "
+                       "FROM (SELECT cached_embed_warm(CONCAT('w:', id), body) AS w "
+                       "FROM t.warm) AS warm CROSS JOIN t.warm AS d")
+            self.assertEqual(n, 600)
+            # the misses in three requests of 100, every local copy back in
+            # Redis: nothing left for the row function to ask the provider
+            self.assertLessEqual(Embed.requests(), math.ceil(600 / 100))
+            self.assert_cached(texts)
+            # and a warm-up with every copy local and in Redis asks nothing
+            Embed.reset()
+            self.assertEqual(warm(), 600)
+            self.assertEqual(Embed.requests(), 0)
+        finally:
+            set_config(batch=100, parallel=3, circuit_failures=0)
+
+    def test_counted_rows_are_in_redis_after_a_flush(self):
+        set_config(batch=100, parallel=3, local_cache_mb=32, circuit_failures=0)
+        try:
+            texts = ["kept %d" % i for i in range(150)]
+            make_table(texts)
+            self.assertEqual(warm(), 150)
+            rds().flushall()
+            n = Embed.requests()
+            self.assertEqual(warm(), 150)
+            self.assertEqual(Embed.requests(), n)  # put back, not embedded again
+            self.assert_cached(texts)
+            self.assertLessEqual(rds().ttl(PREFIX + "w:0"), 1200)
+            self.assertGreater(rds().ttl(PREFIX + "w:0"), 0)
+        finally:
+            set_config(batch=100, parallel=3, circuit_failures=0)
+
 
 if __name__ == "__main__":
     main()

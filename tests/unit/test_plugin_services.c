@@ -29,15 +29,18 @@ static void fake_report(unsigned long long done, unsigned long long total) {
 }
 static void fake_end(void) { ends++; }
 static void fake_fail(const char *msg) { snprintf(failed, sizeof failed, "%s", msg); }
+static int killed_errors;
+static void fake_fail_killed(void) { killed_errors++; }
 
 static const ce_server_ops fake = {fake_killed, fake_start, fake_report,
-                                   fake_end, fake_fail};
+                                   fake_end,    fake_fail,  fake_fail_killed};
 
 static void test_without_the_plugin(void) {
   ce_config c;
   char msg[300];
   ce_config_defaults(&c);
   CHECK(!ce_server_attached() && !ce_server_killed());
+  CHECK(ce_server_fail_if_killed() == 0);
   ce_server_progress_add(1, 2);
   ce_server_progress_end();
   CHECK(ce_on_error_check(&c, msg, sizeof msg) == 0);
@@ -74,6 +77,11 @@ static void test_with_the_plugin(void) {
   CHECK(ends == 1);
   ce_server_progress_add(0, 3);
   CHECK(starts == 2 && last_done == 0 && last_total == 3);
+  kill_after_calls = -1;
+  CHECK(ce_server_fail_if_killed() == 0 && killed_errors == 0);
+  killed_calls = 0, kill_after_calls = 0;
+  CHECK(ce_server_fail_if_killed() == 1 && killed_errors == 1);
+  kill_after_calls = -1;
   ce_server_attach(NULL); /* UNINSTALL during the statement */
   ce_server_progress_end();
   CHECK(ends == 2); /* what was started is ended */
