@@ -68,8 +68,9 @@ def write_wrappers(bindir, state):
 def known_state(env, state):
     """What every file starts from, and what it leaves behind: the functions
     and the plugin installed, every cached_embed_% variable at DEFAULT (the
-    harness's config file), an empty Redis, the embedding server's counters
-    and faults reset. Raises on failure."""
+    harness's config file), no database `sqltest` (the files' scratch
+    space), an empty Redis, the embedding server's counters and faults
+    reset. Raises on failure."""
     def ok(cmd, stdin=None):
         r = subprocess.run(cmd, env=env, cwd=ROOT, input=stdin or b"",
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -85,6 +86,7 @@ def known_state(env, state):
                 "WHERE VARIABLE_NAME LIKE 'cached\\_embed\\_%'"]).split()
     if names:
         ok(["mariadb"], "".join("SET GLOBAL %s = DEFAULT;\n" % n for n in names).encode())
+    ok(["mariadb", "-e", "DROP DATABASE IF EXISTS sqltest"])
     ok(["redis-cli", "FLUSHALL"])
     req = urllib.request.Request(
         "http://127.0.0.1:%s/_control/reset" % state["CE_EMBED_PORT"], data=b"{}",
@@ -102,6 +104,8 @@ def normalise(text, state):
 
 
 def run_file(path, env, state):
+    """The client's output for one file (normalised), with a line added at
+    the end when the state could not be restored after it."""
     known_state(env, state)
     with open(path, "rb") as f:
         # stdbuf: the client's stdout unbuffered, so an error (stderr) lands
@@ -109,10 +113,13 @@ def run_file(path, env, state):
         r = subprocess.run(["stdbuf", "-o0", "-e0", "mariadb"] + CLIENT_OPTIONS,
                            env=env, cwd=ROOT, stdin=f, stdout=subprocess.PIPE,
                            stderr=subprocess.STDOUT, timeout=600)
-    known_state(env, state)
     out = normalise(r.stdout.decode("utf-8", errors="backslashreplace"), state)
     if state["CE_API_KEY"] in out:
         out += "\n*** the API key appears in the output above ***\n"
+    try:
+        known_state(env, state)
+    except Exception as e:  # noqa: BLE001  (reported as part of the output)
+        out += "\n*** restoring the state after the file failed: %s ***\n" % e
     return out
 
 
@@ -138,6 +145,7 @@ def main():
                          "(default: a temporary one, removed at the end)")
     ap.add_argument("names", nargs="*")
     opts = ap.parse_args()
+    sys.stdout.reconfigure(encoding="utf-8", errors="backslashreplace")
 
     state = load_state()
     inputs = select_inputs(opts.names)
@@ -155,13 +163,18 @@ def main():
     try:
         for path in inputs:
             name = os.path.splitext(os.path.basename(path))[0]
-            out = run_file(path, env, state)
-            with open(os.path.join(results, name + ".out"), "w") as f:
+            try:
+                out = run_file(path, env, state)
+            except Exception as e:  # noqa: BLE001
+                print("FAIL %s: %s" % (name, e))
+                failed += 1
+                continue
+            with open(os.path.join(results, name + ".out"), "w", encoding="utf-8") as f:
                 f.write(out)
             exp_path = os.path.join(EXPECTED, name + ".out")
             if opts.record:
                 os.makedirs(EXPECTED, exist_ok=True)
-                with open(exp_path, "w") as f:
+                with open(exp_path, "w", encoding="utf-8") as f:
                     f.write(out)
                 print("recorded %s" % os.path.relpath(exp_path, ROOT))
                 passed += 1
@@ -171,7 +184,7 @@ def main():
                       % (name, os.path.relpath(exp_path, ROOT)))
                 failed += 1
                 continue
-            with open(exp_path) as f:
+            with open(exp_path, encoding="utf-8") as f:
                 expected = f.read()
             if out == expected:
                 print("ok   %s" % name)
