@@ -112,7 +112,7 @@ def run_file(path, env, state):
         # right after the echo of its statement, not before it
         r = subprocess.run(["stdbuf", "-o0", "-e0", "mariadb"] + CLIENT_OPTIONS,
                            env=env, cwd=ROOT, stdin=f, stdout=subprocess.PIPE,
-                           stderr=subprocess.STDOUT, timeout=600)
+                           stderr=subprocess.STDOUT, timeout=300)
     out = normalise(r.stdout.decode("utf-8", errors="backslashreplace"), state)
     if state["CE_API_KEY"] in out:
         out += "\n*** the API key appears in the output above ***\n"
