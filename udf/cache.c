@@ -188,4 +188,161 @@ int ce_cache_unlock(const ce_config *cfg, const char *key, size_t key_len,
   return rc;
 }
 
+size_t ce_cache_lock_many(const ce_config *cfg, const char *const *keys,
+                          const size_t *key_lens, size_t n, const char *owner,
+                          size_t owner_len, long ttl_ms, int8_t *got) {
+  ce_redis_cmd *c = malloc(CE_CACHE_PIPELINE * sizeof *c);
+  char ms[24];
+  int msl = snprintf(ms, sizeof ms, "%ld", ttl_ms > 0 ? ttl_ms : 1);
+  size_t taken = 0;
+  memset(got, -1, n);
+  if (!c)
+    return 0;
+  for (size_t start = 0; start < n; start += CE_CACHE_PIPELINE) {
+    size_t m = n - start < CE_CACHE_PIPELINE ? n - start : CE_CACHE_PIPELINE;
+    for (size_t k = 0; k < m; k++) {
+      cmd2(&c[k], "SET", keys[start + k], key_lens[start + k]);
+      ce_redis_cmd_arg(&c[k], owner, owner_len);
+      ce_redis_cmd_arg(&c[k], "NX", 2);
+      ce_redis_cmd_arg(&c[k], "PX", 2);
+      ce_redis_cmd_arg(&c[k], ms, (size_t)msl);
+    }
+    ce_redis_run(cfg, c, m);
+    for (size_t k = 0; k < m; k++) {
+      const ce_redis_reply *r = c[k].reply;
+      if (!r)
+        continue;
+      if (r->type == CE_REPLY_STATUS) {
+        got[start + k] = 1;
+        taken++;
+      } else if (r->type == CE_REPLY_NIL) {
+        got[start + k] = 0;
+      } else {
+        log_error_reply("SET NX", r);
+      }
+    }
+    ce_redis_cmds_free(c, m);
+  }
+  free(c);
+  return taken;
+}
+
+/* EVAL of the script that ends `key` held by `owner`: deleted (val NULL)
+ * or replaced by val for the rest of its lifetime, at least `ms`. */
+static void lock_end_cmd(ce_redis_cmd *c, const char *key, size_t key_len,
+                         const char *owner, size_t owner_len, const char *val,
+                         size_t val_len, const char *ms, size_t ms_len) {
+  static const char del[] =
+      "if redis.call('GET', KEYS[1]) == ARGV[1] then "
+      "return redis.call('DEL', KEYS[1]) else return 0 end";
+  static const char set[] =
+      "if redis.call('GET', KEYS[1]) == ARGV[1] then "
+      "local t = redis.call('PTTL', KEYS[1]) "
+      "if t < tonumber(ARGV[3]) then t = tonumber(ARGV[3]) end "
+      "redis.call('SET', KEYS[1], ARGV[2], 'PX', t) return 1 "
+      "else return 0 end";
+  ce_redis_cmd_init(c, key, key_len);
+  ce_redis_cmd_arg(c, "EVAL", 4);
+  if (val)
+    ce_redis_cmd_arg(c, set, sizeof set - 1);
+  else
+    ce_redis_cmd_arg(c, del, sizeof del - 1);
+  ce_redis_cmd_arg(c, "1", 1);
+  ce_redis_cmd_arg(c, key, key_len);
+  ce_redis_cmd_arg(c, owner, owner_len);
+  if (val) {
+    ce_redis_cmd_arg(c, val, val_len);
+    ce_redis_cmd_arg(c, ms, ms_len);
+  }
+}
+
+/* 1 when the script's answer says the lock was still the owner's. */
+static int lock_ended(const ce_redis_reply *r) {
+  if (!r)
+    return 0;
+  if (r->type == CE_REPLY_INTEGER)
+    return r->integer > 0;
+  log_error_reply("EVAL (lock end)", r);
+  return 0;
+}
+
+size_t ce_cache_lock_end_many(const ce_config *cfg, const char *const *keys,
+                              const size_t *key_lens, size_t n,
+                              const char *owner, size_t owner_len,
+                              const char *const *vals, const size_t *val_lens,
+                              long linger_ms) {
+  ce_redis_cmd *c = malloc(CE_CACHE_PIPELINE * sizeof *c);
+  char ms[24];
+  int msl = snprintf(ms, sizeof ms, "%ld", linger_ms > 0 ? linger_ms : 1);
+  size_t held = 0;
+  if (!c)
+    return 0;
+  for (size_t start = 0; start < n; start += CE_CACHE_PIPELINE) {
+    size_t m = n - start < CE_CACHE_PIPELINE ? n - start : CE_CACHE_PIPELINE;
+    for (size_t k = 0; k < m; k++) {
+      size_t i = start + k;
+      lock_end_cmd(&c[k], keys[i], key_lens[i], owner, owner_len,
+                   vals ? vals[i] : NULL, vals && vals[i] ? val_lens[i] : 0, ms,
+                   (size_t)msl);
+    }
+    ce_redis_run(cfg, c, m);
+    for (size_t k = 0; k < m; k++)
+      held += (size_t)lock_ended(c[k].reply);
+    ce_redis_cmds_free(c, m);
+  }
+  free(c);
+  return held;
+}
+
+int ce_cache_set_noting(const ce_config *cfg, const char *key, size_t key_len,
+                        const uint8_t *val, size_t len, long ttl,
+                        const char *lock, size_t lock_len, const char *owner,
+                        size_t owner_len, long linger_ms) {
+  ce_redis_cmd c[2];
+  char ttl_buf[24], ms[24];
+  int msl = snprintf(ms, sizeof ms, "%ld", linger_ms > 0 ? linger_ms : 1);
+  char *note = malloc(key_len + 2);
+  int rc = -1;
+  if (!note)
+    return ce_cache_set(cfg, key, key_len, val, len, ttl);
+  memcpy(note, "d:", 2);
+  memcpy(note + 2, key, key_len);
+  set_cmd(&c[0], key, key_len, val, len, ttl, ttl_buf, sizeof ttl_buf);
+  lock_end_cmd(&c[1], lock, lock_len, owner, owner_len, note, key_len + 2, ms,
+               (size_t)msl);
+  /* One node: both in one pipeline, in order (the entry lands first). A
+   * Cluster may put them on two nodes: one after the other. */
+  if (strncmp(cfg->redis, "redis-cluster://", 16) != 0) {
+    ce_redis_run(cfg, c, 2);
+    rc = c[0].reply && c[0].reply->type == CE_REPLY_STATUS ? 0 : -1;
+    if (c[0].reply && rc)
+      log_error_reply("SET", c[0].reply);
+    if (rc && lock_ended(c[1].reply)) { /* a note naming nothing: drop it */
+      ce_redis_cmds_free(c, 2);
+      ce_cache_unlock(cfg, lock, lock_len, note, key_len + 2);
+      free(note);
+      return rc;
+    }
+    lock_ended(c[1].reply);
+    ce_redis_cmds_free(c, 2);
+  } else {
+    if (ce_redis_run(cfg, c, 1) == 1) {
+      if (c[0].reply->type == CE_REPLY_STATUS)
+        rc = 0;
+      else
+        log_error_reply("SET", c[0].reply);
+    }
+    ce_redis_cmds_free(c, 1);
+    if (rc == 0) {
+      ce_redis_run(cfg, &c[1], 1);
+      lock_ended(c[1].reply);
+      ce_redis_cmds_free(&c[1], 1);
+    } else {
+      ce_cache_unlock(cfg, lock, lock_len, owner, owner_len);
+    }
+  }
+  free(note);
+  return rc;
+}
+
 void ce_cache_shutdown(void) { ce_redis_shutdown(); }

@@ -56,6 +56,35 @@ int ce_cache_lock(const ce_config *cfg, const char *key, size_t key_len,
 int ce_cache_unlock(const ce_config *cfg, const char *key, size_t key_len,
                     const char *owner, size_t owner_len);
 
+/* ce_cache_lock for n keys, pipelined (on a cluster each key goes to its
+ * slot's node): got[i] = 1 taken, 0 held by someone else, -1 no answer
+ * (Redis unavailable). Returns how many were taken. */
+size_t ce_cache_lock_many(const ce_config *cfg, const char *const *keys,
+                          const size_t *key_lens, size_t n, const char *owner,
+                          size_t owner_len, long ttl_ms, int8_t *got);
+
+/* Ends n locks held by `owner`, pipelined, each only if `owner` still holds
+ * it (one script a key): vals[i] NULL releases it (compare-and-delete);
+ * otherwise the lock's value becomes vals[i] (compare-and-set) for the
+ * rest of the lock's lifetime, and at least `linger_ms`: a note for
+ * whoever waits on it ("done: the entry is under key ..."), or a new
+ * owner's value. Returns how many were still held by owner. */
+size_t ce_cache_lock_end_many(const ce_config *cfg, const char *const *keys,
+                              const size_t *key_lens, size_t n,
+                              const char *owner, size_t owner_len,
+                              const char *const *vals, const size_t *val_lens,
+                              long linger_ms);
+
+/* SET (as ce_cache_set) of an entry whose lock `owner` holds, then the
+ * lock turned into the note "d:<key>" (as ce_cache_lock_end_many) — one
+ * round trip where Redis is one node (one pipeline keeps the order: the
+ * entry lands first), two on a Cluster. When the entry is not stored, the
+ * lock is released instead. 0 stored, -1 not. */
+int ce_cache_set_noting(const ce_config *cfg, const char *key, size_t key_len,
+                        const uint8_t *val, size_t len, long ttl,
+                        const char *lock, size_t lock_len, const char *owner,
+                        size_t owner_len, long linger_ms);
+
 /* Closes every connection (library unload). */
 void ce_cache_shutdown(void);
 

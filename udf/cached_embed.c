@@ -13,12 +13,14 @@
 #include "config.h"
 #include "dims.h"
 #include "entry.h"
+#include "flight.h"
 #include "grow.h"
 #include "http.h"
 #include "local_cache.h"
 #include "log.h"
 #include "plugin_services.h"
 #include "provider.h"
+#include "share.h"
 #include "stats.h"
 #include "task.h"
 #include "text.h"
@@ -44,6 +46,7 @@ typedef struct {
   uint8_t hash[CE_SHA256_LEN];
   uint32_t dims;
   uint32_t want_dims; /* the row's expected length (ce_dims_expected) */
+  int stored_elsewhere; /* a shared vector came under another key */
   size_t key_len;
   char key[CE_KEY_MAX];
 } embed_state;
@@ -223,6 +226,75 @@ static char *fail_row(embed_state *st, ce_udf_flag *is_null_flag,
   return NULL;
 }
 
+/* Keeps a vector that another's request of the same entry brought
+ * (single-flight, flight.h); notes whether it is stored under another key
+ * than the row's. */
+static int take_shared(void *ctx, const uint8_t *vec, uint32_t dims,
+                       const char *key, size_t key_len) {
+  embed_state *st = ctx;
+  if (take_vector(st, vec, dims))
+    return 1;
+  st->stored_elsewhere =
+      key_len != st->key_len || memcmp(key, st->key, key_len) != 0;
+  return 0;
+}
+
+/* Stores the row's vector (st->vec) under its key in Redis (`to_redis`;
+ * with `m`, the miss this row paid for, whose lock it ends) and in the
+ * local cache. 0, or -1 when Redis did not take it. */
+static int store_row(embed_state *st, long ttl, int to_redis, ce_miss *m) {
+  int rc = -1;
+  if (to_redis) {
+    if (ce_grow(&st->entry, &st->entry_cap, ce_entry_size(st->dims)))
+      return -1;
+    ce_entry_encode(st->hash, st->vec, st->dims, st->entry);
+    rc = m ? ce_miss_store(m, st->entry, ce_entry_size(st->dims), ttl)
+           : ce_cache_set(&st->cfg, st->key, st->key_len, st->entry,
+                          ce_entry_size(st->dims), ttl);
+  }
+  ce_local_put(st->key, st->key_len, st->hash, st->vec, st->dims,
+               (long long)ttl * 1000);
+  return rc;
+}
+
+/* A miss: paid once per entry across sessions and servers (flight.h) —
+ * this row pays (alone or in a shared request: share.h), or gets the
+ * vector another's request brings. */
+static char *embed_miss(embed_state *st, const ce_text *t, long ttl,
+                        unsigned long *length, ce_udf_flag *is_null) {
+  uint8_t id[CE_SHA256_LEN];
+  ce_miss m;
+  ce_embeddings emb;
+  const char *cls = CE_FAIL_LOCAL;
+  char err[320];
+  ce_entry_identity(&st->cfg, NULL, 0, st->hash, id);
+  int role = ce_miss_begin(&m, &st->cfg, id, st->hash, t->len, st->want_dims,
+                           st->key, st->key_len, take_shared, st, err,
+                           sizeof err, &cls);
+  if (role == CE_MISS_FAILED)
+    return fail_row(st, is_null, cls, err);
+  if (role == CE_MISS_SERVED) {
+    store_row(st, ttl, st->stored_elsewhere, NULL);
+    *length = (unsigned long)st->dims * 4;
+    return (char *)st->vec;
+  }
+  if (ce_share_embed(&st->cfg, t, &emb, err, sizeof err, &cls)) {
+    ce_miss_fail(&m, cls, err);
+    return fail_row(st, is_null, cls, err);
+  }
+  if (take_vector(st, emb.vecs, emb.dims)) {
+    ce_embeddings_free(&emb);
+    ce_miss_fail(&m, CE_FAIL_LOCAL, "out of memory");
+    return fail_row(st, is_null, CE_FAIL_LOCAL, "out of memory");
+  }
+  uint64_t tokens = emb.tokens;
+  ce_embeddings_free(&emb);
+  int stored = store_row(st, ttl, 1, &m) == 0;
+  ce_miss_done(&m, st->vec, st->dims, tokens, stored);
+  *length = (unsigned long)st->dims * 4;
+  return (char *)st->vec;
+}
+
 /* One row: `key` NULL = content-addressed, `ttl_arg` < 0 = the setting's,
  * `task` NULL = the statement's default task. */
 static char *embed_row(embed_state *st, const char *key, size_t key_len,
@@ -286,6 +358,7 @@ static char *embed_row(embed_state *st, const char *key, size_t key_len,
   if (ce_local_get(st->key, st->key_len, st->hash, st->want_dims, take_vector,
                    st) == 0) {
     ce_stat_add(CE_STAT_HITS_LOCAL, 1);
+    ce_stat_hit_saved(t.len);
     *length = (unsigned long)st->dims * 4;
     return (char *)st->vec;
   }
@@ -293,33 +366,13 @@ static char *embed_row(embed_state *st, const char *key, size_t key_len,
   if (ce_cache_get(&st->cfg, st->key, st->key_len, st->cfg.local_cache_mb > 0,
                    accept_entry, st) == CE_CACHE_HIT) {
     ce_stat_add(CE_STAT_HITS_REDIS, 1);
+    ce_stat_hit_saved(t.len);
     *length = (unsigned long)st->dims * 4;
     return (char *)st->vec;
   }
   ce_stat_add(CE_STAT_MISSES, 1);
-
-  ce_embeddings emb;
-  const char *cls;
   ce_text_count(flags);
-  if (ce_provider_embed(&st->cfg, &t, 1, &emb, err, sizeof err, &cls))
-    return fail_row(st, is_null, cls, err);
-
-  size_t bytes = (size_t)emb.dims * 4;
-  if (ce_grow(&st->vec, &st->vec_cap, bytes) ||
-      ce_grow(&st->entry, &st->entry_cap, ce_entry_size(emb.dims))) {
-    ce_embeddings_free(&emb);
-    return fail_row(st, is_null, CE_FAIL_LOCAL, "out of memory");
-  }
-  memcpy(st->vec, emb.vecs, bytes);
-  st->dims = emb.dims;
-  ce_entry_encode(st->hash, emb.vecs, emb.dims, st->entry);
-  ce_embeddings_free(&emb);
-  ce_cache_set(&st->cfg, st->key, st->key_len, st->entry,
-               ce_entry_size(st->dims), ttl);
-  ce_local_put(st->key, st->key_len, st->hash, st->vec, st->dims,
-               (long long)ttl * 1000);
-  *length = (unsigned long)bytes;
-  return (char *)st->vec;
+  return embed_miss(st, &t, ttl, length, is_null);
 }
 
 CE_EXPORT char *cached_embed(UDF_INIT *initid, UDF_ARGS *args, char *result,
@@ -349,6 +402,7 @@ CE_EXPORT char *cached_embed_query(UDF_INIT *initid, UDF_ARGS *args,
 /* DROP FUNCTION unloads the library: close pooled connections first. */
 __attribute__((destructor)) static void cached_embed_unload(void) {
   ce_local_clear();
+  ce_share_shutdown();
   ce_cache_shutdown();
   ce_http_shutdown();
 }

@@ -1,8 +1,11 @@
 /* cached_embed_stats(): the process-wide counters as one JSON object
  * (hits, misses, provider requests / inputs / tokens / errors, retries,
- * cache errors, provider latency). Never any setting, never the API key. */
+ * cache errors, provider latency, single-flight and shared requests, tokens
+ * saved; money spent and saved when price_per_million_tokens is set).
+ * Never any setting, never the API key. */
 #include "udf_entry_points.h"
 
+#include "config.h"
 #include "grow.h"
 #include "guard.h"
 #include "local_cache.h"
@@ -55,6 +58,8 @@ CE_EXPORT char *cached_embed_stats(UDF_INIT *initid, UDF_ARGS *args,
   (void)error;
   char extra[160];
   size_t bytes, entries;
+  ce_config cfg;
+  ce_config_current(&cfg);
   ce_local_usage(&bytes, &entries);
   snprintf(extra, sizeof extra,
            "\"circuit\":\"%s\",\"local_cache_entries\":%zu,"
@@ -63,7 +68,8 @@ CE_EXPORT char *cached_embed_stats(UDF_INIT *initid, UDF_ARGS *args,
   *is_null = 1;
   /* Sized by a first pass; retried if the counters grew a digit meanwhile. */
   for (int attempt = 0; attempt < 3; attempt++) {
-    size_t n = ce_stats_json(st->buf, st->cap, extra);
+    size_t n = ce_stats_json(st->buf, st->cap, extra,
+                             cfg.price_per_million_tokens);
     if (st->buf && n < st->cap) {
       *is_null = 0;
       *length = (unsigned long)n;

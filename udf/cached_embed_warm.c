@@ -27,11 +27,13 @@
 #include "config.h"
 #include "dims.h"
 #include "entry.h"
+#include "flight.h"
 #include "grow.h"
 #include "local_cache.h"
 #include "log.h"
 #include "plugin_services.h"
 #include "provider_batch.h"
+#include "share.h"
 #include "stats.h"
 #include "task.h"
 #include "text.h"
@@ -56,6 +58,7 @@ typedef struct {
   size_t unique;               /* index of its text among the misses */
   unsigned flags;              /* CE_TEXT_* of its preparation */
   int hit;
+  int stored; /* its entry was written to Redis by this flush */
 } queued;
 
 typedef struct {
@@ -180,6 +183,7 @@ static size_t lookup(warm_state *st, const char **keys, size_t *key_lens,
     if (st->rows[i].hit) {
       st->count++;
       ce_stat_add(CE_STAT_HITS_REDIS, 1);
+      ce_stat_hit_saved(st->rows[i].text_len);
     } else {
       miss[n_miss++] = &st->rows[i];
       ce_stat_add(CE_STAT_MISSES, 1);
@@ -253,6 +257,7 @@ static int write_back(warm_state *st, queued **rows, size_t n, size_t u0,
     ce_cache_mset(&st->cfg, keys, key_lens, vals, val_lens, n_put,
                   st->cfg.ttl, stored);
     for (size_t k = 0; k < n_put; k++) {
+      put[k]->stored = stored[k];
       ce_local_put(keys[k], key_lens[k], put[k]->hash,
                    vals[k] + CE_ENTRY_HEADER, dims,
                    (long long)st->cfg.ttl * 1000);
@@ -272,10 +277,180 @@ done:
   return rc;
 }
 
+/* ---- single-flight (flight.h): each unique text's identity is claimed
+ * before it is embedded; texts another session or server is embedding are
+ * not sent again, their vectors are waited for and written back after ours
+ * ---- */
+
+/* The longest the PAY texts of a flush (at most n) may take to embed: its
+ * requests, `parallel` at a time, each within timeout_ms. */
+static long pay_ms(const warm_state *st, size_t n) {
+  long batch = st->cfg.batch, par = st->cfg.parallel;
+  long requests = (long)((n + (size_t)batch - 1) / (size_t)batch) + 1;
+  long rounds = (requests + par - 1) / par;
+  return rounds * (st->cfg.timeout_ms + CE_SHARE_MARGIN_MS);
+}
+
+/* Claims the identities of the unique texts and puts those this flush
+ * pays for first: miss, group and the claims are reordered so that they
+ * are [0, *n_pay). NULL (out of memory): no single-flight, all are paid. */
+static ce_claim *claim_misses(warm_state *st, ce_claims *cs, queued **miss,
+                              size_t *group, size_t n_unique, size_t *n_pay) {
+  size_t n_miss = group[n_unique];
+  ce_claim *c = calloc(n_unique ? n_unique : 1, sizeof *c);
+  ce_claim *c2 = calloc(n_unique ? n_unique : 1, sizeof *c2);
+  queued **m2 = malloc((n_miss ? n_miss : 1) * sizeof *m2);
+  size_t *g2 = malloc((n_unique + 1) * sizeof *g2);
+  *n_pay = n_unique;
+  if (!c || !c2 || !m2 || !g2) {
+    free(c);
+    c = NULL;
+    goto done;
+  }
+  for (size_t u = 0; u < n_unique; u++) {
+    queued *r = miss[group[u]];
+    ce_entry_identity(&st->cfg, NULL, 0, r->hash, c[u].id);
+    c[u].hash = r->hash;
+    c[u].text_len = r->text_len;
+    c[u].key = st->arena + r->key_off;
+    c[u].key_len = r->key_len;
+  }
+  ce_claims_take(cs, &st->cfg, ce_dims_expected(&st->cfg), c, n_unique,
+                 pay_ms(st, n_unique));
+  size_t nu = 0, nm = 0;
+  for (int pass = 0; pass < 2; pass++) {
+    if (pass == 1)
+      *n_pay = nu;
+    for (size_t u = 0; u < n_unique; u++) {
+      if ((c[u].role == CE_CLAIM_PAY) != (pass == 0))
+        continue;
+      c2[nu] = c[u];
+      g2[nu] = nm;
+      for (size_t i = group[u]; i < group[u + 1]; i++) {
+        miss[i]->unique = nu;
+        m2[nm++] = miss[i];
+      }
+      nu++;
+    }
+  }
+  g2[nu] = nm;
+  memcpy(c, c2, n_unique * sizeof *c);
+  memcpy(miss, m2, n_miss * sizeof *miss);
+  memcpy(group, g2, (n_unique + 1) * sizeof *group);
+done:
+  free(c2);
+  free(m2);
+  free(g2);
+  return c;
+}
+
+/* After the write-back of the unique texts [u0, u1): hands their vectors
+ * (or their failure) to whoever waits for them. */
+static void publish_slice(ce_claims *cs, ce_claim *c, queued **miss,
+                          const size_t *group, size_t u0, size_t u1,
+                          const uint8_t *vecs, uint32_t dims,
+                          const uint8_t *ok) {
+  uint8_t *stored = malloc(u1 - u0 ? u1 - u0 : 1);
+  uint8_t *none = calloc(u1 - u0 ? u1 - u0 : 1, 1);
+  if (!c || !none) {
+    free(stored);
+    free(none);
+    return;
+  }
+  for (size_t u = u0; stored && u < u1; u++)
+    stored[u - u0] = (uint8_t)miss[group[u]]->stored;
+  ce_claims_publish(cs, c + u0, u1 - u0, vecs, dims, vecs ? ok : none,
+                    stored ? stored : none);
+  free(stored);
+  free(none);
+}
+
+/* The vectors of other sessions' and servers' requests, gathered and
+ * written back in chunks of at most CE_WARM_SLICE_BYTES. */
+typedef struct {
+  warm_state *st;
+  queued **miss;
+  const size_t *group;
+  size_t base;    /* the claims' first unique text */
+  uint8_t *vecs;  /* cap vectors of dims */
+  uint32_t dims;
+  size_t n, cap;
+  queued **rows;  /* their rows, each with `unique` = its vector's slot */
+  size_t n_rows;
+  uint8_t *ones;
+  int oom;
+} settled;
+
+static void write_settled(settled *s) {
+  if (s->n && write_back(s->st, s->rows, s->n_rows, 0, s->vecs, s->dims,
+                         s->ones))
+    s->oom = 1;
+  s->n = s->n_rows = 0;
+}
+
+static void on_settled(void *ctx, size_t i, const uint8_t *vec,
+                       uint32_t dims, const char *key, size_t key_len) {
+  settled *s = ctx;
+  size_t u = s->base + i;
+  (void)key, (void)key_len;
+  if (s->n && (dims != s->dims || s->n == s->cap))
+    write_settled(s);
+  if (dims != s->dims || !s->vecs) {
+    free(s->vecs);
+    free(s->ones);
+    s->dims = dims;
+    s->cap = CE_WARM_SLICE_BYTES / ((size_t)dims * 4);
+    if (!s->cap)
+      s->cap = 1;
+    s->vecs = malloc(s->cap * (size_t)dims * 4);
+    s->ones = malloc(s->cap);
+    if (!s->vecs || !s->ones) {
+      s->oom = 1;
+      free(s->vecs);
+      free(s->ones);
+      s->vecs = NULL;
+      s->ones = NULL;
+      return;
+    }
+    memset(s->ones, 1, s->cap);
+  }
+  memcpy(s->vecs + s->n * (size_t)dims * 4, vec, (size_t)dims * 4);
+  for (size_t k = s->group[u]; k < s->group[u + 1]; k++) {
+    s->miss[k]->unique = s->n;
+    s->rows[s->n_rows++] = s->miss[k];
+  }
+  s->n++;
+}
+
+/* Ends every claim of the flush: PAY claims [u_done, n_pay) that were
+ * never embedded (killed, out of memory) fail; the others are waited for
+ * and written back (not when killed). 0, or -1 out of memory. */
+static int settle_claims(warm_state *st, ce_claims *cs, ce_claim *c,
+                         queued **miss, const size_t *group, size_t u_done,
+                         size_t n_pay, size_t n_unique) {
+  if (!c)
+    return 0;
+  if (u_done < n_pay)
+    publish_slice(cs, c, miss, group, u_done, n_pay, NULL, 0, NULL);
+  settled s = {st, miss, group, n_pay, NULL, 0, 0, 0, NULL, 0, NULL, 0};
+  s.rows = malloc((group[n_unique] ? group[n_unique] : 1) * sizeof *s.rows);
+  if (!s.rows || ce_server_killed())
+    ce_claims_drop(cs, c + n_pay, n_unique - n_pay);
+  else
+    ce_claims_settle(cs, c + n_pay, n_unique - n_pay, on_settled, &s);
+  write_settled(&s);
+  free(s.vecs);
+  free(s.ones);
+  free(s.rows);
+  free(c);
+  return s.oom || (!s.rows && n_unique > n_pay) ? -1 : 0;
+}
+
 /* Embeds the unique texts [u0, u1) (their misses are miss[group[u0] ..
- * group[u1])) and writes the results back. 0, or -1 out of memory. */
+ * group[u1])), writes the results back and publishes them (claims c, may
+ * be NULL). 0, or -1 out of memory. */
 static int embed_slice(warm_state *st, queued **miss, const size_t *group,
-                       size_t u0, size_t u1) {
+                       size_t u0, size_t u1, ce_claims *cs, ce_claim *c) {
   size_t n = u1 - u0;
   ce_text *texts = malloc(n * sizeof *texts);
   uint8_t *ok = malloc(n), *vecs = NULL;
@@ -293,6 +468,7 @@ static int embed_slice(warm_state *st, queued **miss, const size_t *group,
                          vecs, dims, ok)
             : 0;
 done:
+  publish_slice(cs, c, miss, group, u0, u1, vecs, dims, ok);
   free(texts);
   free(ok);
   free(vecs);
@@ -302,10 +478,12 @@ done:
 /* Looks every queued row up, embeds the misses (identical texts once) slice
  * by slice, stores the results; counts cached rows; empties the queue. */
 static void flush(warm_state *st) {
-  size_t n = st->n, n_miss, n_unique;
+  size_t n = st->n, n_miss, n_unique, n_pay, u0 = 0, u1;
   const char **keys = NULL;
   size_t *key_lens = NULL, *group = NULL;
   queued **miss = NULL;
+  ce_claims cs;
+  ce_claim *claims;
 
   if (!n)
     return;
@@ -320,11 +498,15 @@ static void flush(warm_state *st) {
     goto oom;
   n_miss = lookup(st, keys, key_lens, miss);
   n_unique = dedupe(miss, n_miss, group);
-  for (size_t u0 = 0, u1; u0 < n_unique && !ce_server_killed(); u0 = u1) {
-    u1 = slice_end(st, u0, n_unique);
-    if (embed_slice(st, miss, group, u0, u1))
-      goto oom;
+  claims = claim_misses(st, &cs, miss, group, n_unique, &n_pay);
+  int failed = 0;
+  for (; u0 < n_pay && !ce_server_killed() && !failed; u0 = u1) {
+    u1 = slice_end(st, u0, n_pay);
+    failed = embed_slice(st, miss, group, u0, u1, &cs, claims);
   }
+  if (settle_claims(st, &cs, claims, miss, group, u0, n_pay, n_unique) ||
+      failed)
+    goto oom;
   goto done;
 
 oom:
@@ -437,6 +619,7 @@ CE_EXPORT void cached_embed_warm_add(UDF_INIT *initid, UDF_ARGS *args,
   if (ce_local_get(key, key_len, r->hash, ce_dims_expected(&st->cfg),
                    present, NULL) == 0) {
     ce_stat_add(CE_STAT_HITS_LOCAL, 1);
+    ce_stat_hit_saved(sent_len);
     st->count++;
     return;
   }

@@ -59,6 +59,39 @@ static int ce_check_readable_file(const char *v, char *err, size_t errlen) {
   return 0;
 }
 
+int ce_price_parse(const char *v, uint64_t *nano) {
+  uint64_t whole = 0, frac = 0;
+  int wd = 0, fd = 0;
+  const char *p = v;
+  for (; *p >= '0' && *p <= '9'; p++, wd++)
+    if (wd < 7)
+      whole = whole * 10 + (uint64_t)(*p - '0');
+  if (*p == '.')
+    for (p++; *p >= '0' && *p <= '9'; p++, fd++)
+      if (fd < 9)
+        frac = frac * 10 + (uint64_t)(*p - '0');
+  if (*p || (!wd && !fd) || wd > 7 || fd > 9 || whole > CE_PRICE_MAX)
+    return -1;
+  while (fd < 9) {
+    frac *= 10;
+    fd++;
+  }
+  *nano = whole * 1000000000u + frac;
+  return 0;
+}
+
+static int ce_check_price(const char *v, char *err, size_t errlen) {
+  uint64_t nano;
+  if (v[0] && ce_price_parse(v, &nano)) {
+    snprintf(err, errlen,
+             "price_per_million_tokens must be a decimal 0..%d with at most "
+             "9 decimal places, got '%.40s'",
+             CE_PRICE_MAX, v);
+    return -1;
+  }
+  return 0;
+}
+
 static int ce_check_redis(const char *v, char *err, size_t errlen) {
   ce_redis_url u;
   char why[128];

@@ -16,6 +16,7 @@
 #define CE_CONFIG_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 typedef enum { CE_DIALECT_JINA = 0, CE_DIALECT_OPENAI = 1 } ce_dialect;
 typedef enum { CE_COST_GUARD_NULL = 0, CE_COST_GUARD_WAIT = 1 } ce_cost_mode;
@@ -60,6 +61,13 @@ typedef struct ce_config {
 /* Seconds a local-cache copy lives at most by default (local_cache.h; the
  * default of local_cache_max_age in settings.def). */
 #define CE_LOCAL_MAX_AGE_DEFAULT 60
+
+/* price_per_million_tokens: a decimal ("0.02"), at most CE_PRICE_MAX with
+ * at most 9 decimal places, read as billionths of the currency into *nano.
+ * 0, or -1 for anything else (no sign, no exponent; the locale plays no
+ * part). */
+#define CE_PRICE_MAX 1000000
+int ce_price_parse(const char *v, uint64_t *nano);
 
 /* How many rows settings.def has. */
 enum {

@@ -154,9 +154,37 @@ static int show_cache_off(MYSQL_THD thd, struct st_mysql_show_var *var,
   return show_off(var, buff, 1);
 }
 
+/* Money at price_per_million_tokens, as cached_embed_stats() prints it;
+ * "" while no price is set. */
+static int show_money(struct st_mysql_show_var *var, void *buff, int saved) {
+  ce_config c;
+  char spent[CE_MONEY_MAX], kept[CE_MONEY_MAX];
+  ce_config_current(&c);
+  if (ce_stats_money(c.price_per_million_tokens, spent, kept))
+    spent[0] = kept[0] = '\0';
+  snprintf(buff, SHOW_VAR_FUNC_BUFF_SIZE, "%s", saved ? kept : spent);
+  var->type = SHOW_CHAR;
+  var->value = buff;
+  return 0;
+}
+
+static int show_spent(MYSQL_THD thd, struct st_mysql_show_var *var,
+                      void *buff, struct system_status_var *sv,
+                      enum enum_var_type scope) {
+  (void)thd, (void)sv, (void)scope;
+  return show_money(var, buff, 0);
+}
+
+static int show_saved(MYSQL_THD thd, struct st_mysql_show_var *var,
+                      void *buff, struct system_status_var *sv,
+                      enum enum_var_type scope) {
+  (void)thd, (void)sv, (void)scope;
+  return show_money(var, buff, 1);
+}
+
 /* Filled at load from stats.c's table: counters, then the derived values
  * cached_embed_stats() also reports, then the end marker. */
-static struct st_mysql_show_var status_inner[CE_STAT__COUNT + 7];
+static struct st_mysql_show_var status_inner[CE_STAT__COUNT + 9];
 static struct st_mysql_show_var status_vars[] = {
     {"Cached_embed", status_inner, SHOW_ARRAY}, {0, 0, 0}};
 
@@ -178,6 +206,10 @@ static void build_status(void) {
       "provider_disabled", (void *)show_provider_off, SHOW_SIMPLE_FUNC};
   status_inner[o++] = (struct st_mysql_show_var){
       "cache_disabled", (void *)show_cache_off, SHOW_SIMPLE_FUNC};
+  status_inner[o++] = (struct st_mysql_show_var){"spent", (void *)show_spent,
+                                                  SHOW_SIMPLE_FUNC};
+  status_inner[o++] = (struct st_mysql_show_var){"saved", (void *)show_saved,
+                                                  SHOW_SIMPLE_FUNC};
   status_inner[o] = (struct st_mysql_show_var){0, 0, 0};
 }
 

@@ -371,6 +371,10 @@ int ce_provider_embed(const ce_config *cfg, const ce_text *in, size_t n,
                                     &wait, err, errlen, cls);
     ce_http_finish(&call);
     if (verdict == 0) {
+      size_t bytes = 0;
+      for (size_t i = 0; i < n; i++)
+        bytes += in[i].len;
+      ce_stat_usage(bytes, out->tokens);
       rc = 0;
       break;
     }

@@ -241,6 +241,10 @@ static void finish(batch *b, job *j, CURLcode cc) {
                         &wait, j->err, sizeof j->err, &j->cls);
   ce_http_finish(&j->call);
   if (verdict == 0) {
+    size_t bytes = 0;
+    for (size_t i = 0; i < j->count; i++)
+      bytes += b->in[j->first + i].len;
+    ce_stat_usage(bytes, e.tokens);
     int rc = store(b, j, &e);
     ce_embeddings_free(&e);
     if (rc) {

@@ -1,5 +1,7 @@
 #include "stats.h"
 
+#include "config.h"
+
 #include <stdio.h>
 
 static uint64_t counters[CE_STAT__COUNT];
@@ -27,7 +29,13 @@ static const char *const NAMES[CE_STAT__COUNT] = {
     [CE_STAT_LATENCY_US_SUM] = "latency_us_sum",
     [CE_STAT_LATENCY_US_MAX] = "latency_us_max",
     [CE_STAT_GUARD_REJECTS] = "guard_rejects",
+    [CE_STAT_WAITED] = "waited",
+    [CE_STAT_SHARED_REQUESTS] = "shared_requests",
+    [CE_STAT_TOKENS_SAVED] = "tokens_saved",
 };
+
+/* The provider's usage reports: text bytes and tokens, for the rate. */
+static uint64_t usage_bytes, usage_tokens;
 
 const char *ce_stat_name(ce_stat s) { return NAMES[s]; }
 
@@ -52,7 +60,49 @@ void ce_stat_latency(uint64_t us) {
     ;
 }
 
-size_t ce_stats_json(char *out, size_t cap, const char *extra) {
+void ce_stat_usage(size_t text_bytes, uint64_t tokens) {
+  if (!tokens || !text_bytes)
+    return;
+  __atomic_fetch_add(&usage_bytes, text_bytes, __ATOMIC_RELAXED);
+  __atomic_fetch_add(&usage_tokens, tokens, __ATOMIC_RELAXED);
+}
+
+uint64_t ce_stat_tokens_of(size_t bytes) {
+  uint64_t b = __atomic_load_n(&usage_bytes, __ATOMIC_RELAXED);
+  uint64_t t = __atomic_load_n(&usage_tokens, __ATOMIC_RELAXED);
+  uint64_t est = b ? (uint64_t)((double)bytes * (double)t / (double)b + 0.5)
+                   : (uint64_t)bytes / 4;
+  return est ? est : 1;
+}
+
+void ce_stat_hit_saved(size_t bytes) {
+  ce_stat_add(CE_STAT_TOKENS_SAVED, ce_stat_tokens_of(bytes));
+}
+
+/* tokens at `nano` billionths of the currency a million tokens, written
+ * with six decimal places. */
+static void money(uint64_t tokens, uint64_t nano, char *out) {
+  /* micro-units = tokens * nano / 1e9, rounded */
+  unsigned __int128 micro =
+      ((unsigned __int128)tokens * nano + 500000000u) / 1000000000u;
+  uint64_t whole = (uint64_t)(micro / 1000000u),
+           frac = (uint64_t)(micro % 1000000u);
+  snprintf(out, CE_MONEY_MAX, "%llu.%06llu", (unsigned long long)whole,
+           (unsigned long long)frac);
+}
+
+int ce_stats_money(const char *price, char *spent, char *saved) {
+  uint64_t nano;
+  if (!price || !*price || ce_price_parse(price, &nano))
+    return -1;
+  money(ce_stat_get(CE_STAT_PROVIDER_TOKENS), nano, spent);
+  money(ce_stat_get(CE_STAT_TOKENS_SAVED), nano, saved);
+  return 0;
+}
+
+size_t ce_stats_json(char *out, size_t cap, const char *extra,
+                     const char *price) {
+  char spent[CE_MONEY_MAX], saved[CE_MONEY_MAX];
   size_t o = 0;
   int n;
 #define PUT(...)                                                               \
@@ -73,6 +123,8 @@ size_t ce_stats_json(char *out, size_t cap, const char *extra) {
           : 0.0);
   PUT(",\"latency_ms_max\":%.3f",
       (double)ce_stat_get(CE_STAT_LATENCY_US_MAX) / 1000.0);
+  if (ce_stats_money(price, spent, saved) == 0)
+    PUT(",\"spent\":%s,\"saved\":%s", spent, saved);
   if (extra && *extra)
     PUT(",%s", extra);
   PUT("}");

@@ -28,6 +28,12 @@ typedef enum {
   CE_STAT_LATENCY_US_SUM,
   CE_STAT_LATENCY_US_MAX,
   CE_STAT_GUARD_REJECTS,   /* attempts refused by the circuit or cost guard */
+  CE_STAT_WAITED,          /* misses served by another's request of the same
+                              entry (single-flight, in a server or across) */
+  CE_STAT_SHARED_REQUESTS, /* provider requests that carried the rows of
+                              several sessions (shared requests) */
+  CE_STAT_TOKENS_SAVED,    /* tokens not paid: hits and waited rows, by the
+                              provider's usage when known, else estimated */
   CE_STAT__COUNT
 } ce_stat;
 
@@ -36,6 +42,26 @@ uint64_t ce_stat_get(ce_stat s);
 /* Records one provider call's wall time. */
 void ce_stat_latency(uint64_t us);
 
+/* A successful request's text bytes and the tokens the provider reported
+ * for it (usage; ignored when 0): the rate ce_stat_tokens_of uses. */
+void ce_stat_usage(size_t text_bytes, uint64_t tokens);
+
+/* The tokens a text of `bytes` costs: at the rate of the provider's usage
+ * reports so far (tokens per byte), else bytes / 4 (the guard's estimate);
+ * at least 1. */
+uint64_t ce_stat_tokens_of(size_t bytes);
+
+/* Counts a hit of a text of `bytes` in tokens_saved. */
+void ce_stat_hit_saved(size_t bytes);
+
+/* Money: with `price` (price_per_million_tokens, a decimal; "" = unset),
+ * provider_tokens (spent) and tokens_saved (saved) at that price, each
+ * written as a decimal with six places ("0.012345") into a buffer of
+ * CE_MONEY_MAX bytes, exactly (integer arithmetic, no locale). 0, or -1
+ * when no valid price is set. */
+#define CE_MONEY_MAX 48
+int ce_stats_money(const char *price, char *spent, char *saved);
+
 /* A counter's name (the JSON member, the status variable's suffix) and its
  * storage (read by the plugin's status variables: the same numbers). */
 const char *ce_stat_name(ce_stat s);
@@ -43,7 +69,9 @@ const uint64_t *ce_stat_counter(ce_stat s);
 
 /* Writes the counters as one JSON object; returns its length (or the length
  * it would need, like snprintf). `extra` (may be NULL) is appended verbatim
- * as further members, e.g. "\"circuit\":\"closed\"". */
-size_t ce_stats_json(char *out, size_t cap, const char *extra);
+ * as further members, e.g. "\"circuit\":\"closed\"". With `price` set,
+ * "spent" and "saved" follow (ce_stats_money). */
+size_t ce_stats_json(char *out, size_t cap, const char *extra,
+                     const char *price);
 
 #endif

@@ -73,6 +73,17 @@ def rds():
     return redis.Redis(unix_socket_path=S["CE_REDIS_SOCK"])
 
 
+# Single-flight locks live beside the entries (and linger as "done" notes
+# for their lifetime after a miss): counts of entries leave them out.
+LOCK_PREFIX = b"cached_embed:v2:lock:"
+
+
+def entry_keys(client=None):
+    """The keys of Redis entries (not single-flight locks), as bytes."""
+    client = client or rds()
+    return [k for k in client.scan_iter(count=1000) if not k.startswith(LOCK_PREFIX)]
+
+
 codecs.register_error(
     "ce_replace", lambda e: ("\ufffd", e.start + 1))  # one U+FFFD a bad byte
 

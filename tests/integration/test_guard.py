@@ -125,6 +125,10 @@ class CircuitBreakerTest(ServerTestCase):
         # them are answered 500 together, then it recovers. Each request
         # counts once, by its outcome after retries: nothing fails, the
         # circuit stays closed, no row is NULL but a request's own failure.
+        # One request a row (share_requests off): the count of failed
+        # requests is the count of NULL rows.
+        set_config(share_requests="off")
+        self.addCleanup(restore_config)
         Embed.config(latency_ms=50)
         self.addCleanup(Embed.reset)
         before = plugin_stats()

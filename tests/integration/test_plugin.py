@@ -6,6 +6,7 @@ KILL and progress: test_plugin_kill.py; option files: test_plugin_options.py."""
 
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -162,6 +163,19 @@ class StatusTest(PluginTestCase):
         self.assertEqual(st["Cached_embed_provider_disabled"], "")
         self.assertEqual(st["Cached_embed_cache_disabled"], "")
         self.assertNotIn(S["CE_API_KEY"], json.dumps(st))
+        # money: empty while no price is set, else the JSON's very text
+        self.assertEqual((st["Cached_embed_spent"], st["Cached_embed_saved"]), ("", ""))
+        try:
+            set_config(price_per_million_tokens="0.018")
+            raw = scalar("SELECT cached_embed_stats()")
+            raw = raw.decode() if isinstance(raw, bytes) else raw
+            st = status()
+        finally:
+            restore_config()
+        for money in ("spent", "saved"):
+            shown = re.search(r'"%s":([0-9.]+)' % money, raw).group(1)
+            self.assertEqual(st["Cached_embed_" + money], shown)
+        self.assertNotEqual(st["Cached_embed_spent"], "0.000000")
 
 
 class VariablesTest(PluginTestCase):

@@ -5,16 +5,19 @@ before, so every check compares deltas."""
 
 import json
 import os
+import re
 import sys
+from decimal import ROUND_HALF_UP, Decimal
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from support import S, Embed, ServerTestCase, main, scalar, vector_bytes  # noqa: E402
+from support import (S, Embed, ServerTestCase, main, restore_config,  # noqa: E402
+                     scalar, set_config, vector_bytes)
 import pymysql  # noqa: E402
 
 COUNTERS = ("hits", "hits_local", "hits_redis", "misses", "provider_requests",
             "provider_inputs", "provider_tokens", "provider_errors", "retries",
             "cache_errors", "null_texts", "empty_texts", "rows_failed",
-            "latency_count")
+            "latency_count", "waited", "shared_requests", "tokens_saved")
 
 
 def stats():
@@ -63,7 +66,7 @@ class StatsTest(ServerTestCase):
         self.assertEqual(Embed.requests(), 1)
 
         d, _ = self.delta(lambda: self.embed_sql("s:1", "a hoppy citrus IPA"))
-        self.assert_moved(d, hits=1, hits_redis=1)
+        self.assert_moved(d, hits=1, hits_redis=1, tokens_saved=">0")
         self.assertEqual(Embed.requests(), 1)
 
     def test_null_and_blank_text(self):
@@ -97,7 +100,40 @@ class StatsTest(ServerTestCase):
         self.assert_moved(d, misses=12, provider_requests=12, provider_inputs=12,
                           provider_tokens=">0", latency_count=12)
         d, _ = self.delta(run)
-        self.assert_moved(d, hits=12, hits_redis=12)
+        self.assert_moved(d, hits=12, hits_redis=12, tokens_saved=">0")
+
+    def test_tokens_saved_and_money(self):
+        """Hits count the tokens they did not pay for; with
+        price_per_million_tokens set, spent and saved are provider_tokens
+        and tokens_saved at that price, to six decimal places."""
+        text = "a smoky porter with notes of coffee and dark chocolate"
+        self.assertNotIn("spent", stats())  # no price: no money
+        try:
+            set_config(price_per_million_tokens="0.05")
+            d, _ = self.delta(lambda: self.embed_sql("s:money", text))
+            self.assertGreater(d["provider_tokens"], 0)
+            before = stats()
+            self.embed_sql("s:money", text)  # a Redis hit
+            raw = scalar("SELECT cached_embed_stats()")
+            raw = raw.decode() if isinstance(raw, bytes) else raw
+            after = json.loads(raw)
+        finally:
+            restore_config()
+        self.assertGreater(after["tokens_saved"], before["tokens_saved"])
+        for money, counter in (("spent", "provider_tokens"), ("saved", "tokens_saved")):
+            shown = re.search(r'"%s":([0-9.]+)' % money, raw).group(1)
+            want = (Decimal(after[counter]) * Decimal("0.05") / 10 ** 6).quantize(
+                Decimal("0.000001"), rounding=ROUND_HALF_UP)
+            self.assertEqual(shown, str(want), money)
+        self.assertNotIn("spent", stats())  # the price unset again
+
+    def test_bad_price_is_ignored(self):
+        for bad in ("-1", "abc", "1e3", "0.1234567891", "10000000"):
+            try:
+                set_config(price_per_million_tokens=bad)
+                self.assertNotIn("spent", stats(), bad)
+            finally:
+                restore_config()
 
     def test_arguments_are_refused(self):
         for sql in ("SELECT cached_embed_stats(1)", "SELECT cached_embed_stats('a', 'b')"):

@@ -10,7 +10,7 @@ import sys
 import pymysql
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from support import (Embed, ServerTestCase, db, main, query, rds,  # noqa: E402
+from support import (Embed, ServerTestCase, db, entry_keys, main, query, rds,  # noqa: E402
                      restore_config, scalar, set_config, vector_bytes)
 
 V3 = dict(model="jina-embeddings-v3", dimensions=768)  # 768: the local server's
@@ -68,7 +68,7 @@ class JinaTaskTest(ServerTestCase):
         self.assertEqual(p, v3_vector(TEXT, "retrieval.passage"))
         self.assertNotEqual(p, q)
         self.assertEqual(Embed.requests(), 2)
-        keys = sorted(k.decode() for k in rds().keys("*"))
+        keys = sorted(k.decode() for k in entry_keys())
         self.assertEqual(keys, ["cached_embed:v2:jina-embeddings-v3@768#retrieval.passage:k",
                                 "cached_embed:v2:jina-embeddings-v3@768#retrieval.query:k"])
         # both stay cached: no request for either again, no thrashing
@@ -206,7 +206,7 @@ class OpenAIPrefixTest(ServerTestCase):
         self.assertEqual(scalar("SELECT cached_embed('c', %s, NULL, 'classification')",
                                 (TEXT,)), vector_bytes(TEXT))
         self.assertNotIn("task", sent_fields()[-1])
-        keys = sorted(k.decode() for k in rds().keys("*"))
+        keys = sorted(k.decode() for k in entry_keys())
         self.assertIn("cached_embed:v2:e5-test#passage:k", keys)
         self.assertIn("cached_embed:v2:e5-test#classification:c", keys)
 

@@ -19,11 +19,17 @@
  *  4. embedding_cosine, embedding_dims, embedding_to_json, cached_embed_stats
  *     on the expected vectors, NULL and a 5-byte BLOB; cached_embed_query
  *     on some texts (their expected vectors, as above).
+ *  5. concurrent misses, the provider slowed to 50 ms: all threads at once
+ *     on the same 40 texts (two of them warming the texts with keys of
+ *     their own), then each on 12 texts of its own. Every vector must be
+ *     right, none NULL, and the provider must have been sent each text
+ *     once (single-flight, shared requests).
  * The config (CACHED_EMBED_CONFIG, written by run_driver.py with small
  * batch and parallel) gets a local_cache_mb line appended before phase 3.
  *
  *   driver SO TEXTS EXPECTED DIMS FAULT_URL
- * TEXTS: one text a line; EXPECTED: their vectors, DIMS float32 each.
+ * TEXTS: one text a line (the last FLIGHT_TEXTS for phase 5 only);
+ * EXPECTED: their vectors, DIMS float32 each.
  * CACHED_EMBED_CONFIG must name the config of the servers under test.
  * Exit 0 when all is well, 1 on a wrong result (a line says which), 2 on a
  * usage problem. */
@@ -41,6 +47,9 @@
 #include <unistd.h>
 
 #define THREADS 8
+#define FLIGHT_SAME 40     /* phase 5: texts every thread misses at once */
+#define FLIGHT_DISTINCT 12 /* phase 5: texts of each thread's own */
+#define FLIGHT_TEXTS (FLIGHT_SAME + THREADS * FLIGHT_DISTINCT)
 #define STATEMENTS 4
 #define WARM_STATEMENTS 2
 #define WARM_GROUPS 2
@@ -72,6 +81,8 @@ static udf u_embed, u_query, u_warm, u_cosine, u_dims, u_json, u_stats;
 static char **texts;
 static size_t n_texts;
 static uint8_t *expected;
+static char **flight_texts; /* phase 5's texts, after the others' */
+static uint8_t *flight_expected;
 static size_t dims;
 static char key_prefix[64], warm_prefix[64], local_prefix[64];
 /* rows a warm phase queued: bit 1 = with its key, bit 2 = with a NULL key */
@@ -650,6 +661,124 @@ static void warm_phase(void *(*fn)(void *), const char *prefix) {
   }
 }
 
+/* ---- phase 5: concurrent misses (single-flight, shared requests) ---- */
+
+
+static pthread_barrier_t flight_start;
+static char flight_prefix[64];
+static long flight_rows, flight_null, flight_wrong, flight_warm_bad;
+
+/* Rows `first` .. `first + n`, one statement; keys of this thread's own
+ * when `own_keys`, else the keys all threads use. */
+static void flight_rows_of(long id, const char *tag, size_t first, size_t n,
+                           int own_keys) {
+  stmt *s = malloc(sizeof *s);
+  long rows = 0, nulls = 0, wrong = 0;
+  if (!s)
+    abort();
+  stmt_prepare(s, 2);
+  if (u_embed.init(&s->init, &s->args, s->message)) {
+    fprintf(stderr, "driver: cached_embed_init failed: %s\n", s->message);
+    add_counts(&init_fail, 1);
+    free(s);
+    return;
+  }
+  for (size_t i = first; i < first + n; i++) {
+    char key[128];
+    snprintf(key, sizeof key, "%s%s:%ld:%zu", flight_prefix, tag,
+             own_keys ? id : -1L, i);
+    int rc = call_row(&s->init, &s->args, key, flight_texts[i], strlen(flight_texts[i]),
+                      flight_expected + i * dims * 4);
+    rows++;
+    if (rc == 1)
+      nulls++;
+    else if (rc) {
+      fprintf(stderr, "driver: %s: wrong vector\n", key);
+      wrong++;
+    }
+  }
+  u_embed.deinit(&s->init);
+  free(s);
+  add_counts(&flight_rows, rows);
+  add_counts(&flight_null, nulls);
+  add_counts(&flight_wrong, wrong);
+}
+
+/* The same texts warmed with this thread's own keys, one group. */
+static void flight_warm(long id) {
+  stmt *s = malloc(sizeof *s);
+  ce_udf_flag is_null = 0, error = 0;
+  if (!s)
+    abort();
+  stmt_prepare(s, 2);
+  if (u_warm.init(&s->init, &s->args, s->message)) {
+    add_counts(&init_fail, 1);
+    free(s);
+    return;
+  }
+  u_warm.clear(&s->init, &is_null, &error);
+  char key[128];
+  for (size_t i = 0; i < FLIGHT_SAME; i++) {
+    snprintf(key, sizeof key, "%swarm:%ld:%zu", flight_prefix, id, i);
+    set_arg(s, 0, key, strlen(key));
+    set_arg(s, 1, flight_texts[i], strlen(flight_texts[i]));
+    u_warm.add(&s->init, &s->args, &is_null, &error);
+  }
+  long long got = ((int_fn)u_warm.row)(&s->init, &s->args, &is_null, &error);
+  if (got != FLIGHT_SAME) {
+    fprintf(stderr, "driver: concurrent warm-up of thread %ld cached %lld "
+                    "rows, want %d\n", id, got, FLIGHT_SAME);
+    add_counts(&flight_warm_bad, 1);
+  }
+  u_warm.deinit(&s->init);
+  free(s);
+  /* and read back with its keys: every row a hit */
+  for (size_t i = 0; i < FLIGHT_SAME; i++) {
+    stmt r;
+    stmt_prepare(&r, 2);
+    if (u_embed.init(&r.init, &r.args, r.message))
+      continue;
+    snprintf(key, sizeof key, "%swarm:%ld:%zu", flight_prefix, id, i);
+    if (call_row(&r.init, &r.args, key, flight_texts[i], strlen(flight_texts[i]),
+                 flight_expected + i * dims * 4)) {
+      fprintf(stderr, "driver: %s: not the vector after the warm-up\n", key);
+      add_counts(&flight_warm_bad, 1);
+    }
+    u_embed.deinit(&r.init);
+  }
+}
+
+/* All threads at once: the same texts (rows with the same keys, two
+ * threads warming them with keys of their own: one entry identity, several
+ * keys), then each thread's own texts. */
+static void *flight_worker(void *arg) {
+  long id = (long)arg;
+  pthread_barrier_wait(&flight_start);
+  if (id >= THREADS - 2)
+    flight_warm(id);
+  else
+    flight_rows_of(id, "same", 0, FLIGHT_SAME, 0);
+  pthread_barrier_wait(&flight_start);
+  flight_rows_of(id, "own", FLIGHT_SAME + (size_t)id * FLIGHT_DISTINCT,
+                 FLIGHT_DISTINCT, 1);
+  return NULL;
+}
+
+/* Returns the provider inputs the phase made (-1: stats unreadable). */
+static long long flight_phase(const char *config_url) {
+  snprintf(flight_prefix, sizeof flight_prefix, "sanflight%ld:",
+           (long)getpid());
+  /* a provider slow enough that the threads' misses overlap */
+  inject_fault(config_url, "{\"latency_ms\": 50}");
+  pthread_barrier_init(&flight_start, NULL, THREADS);
+  long long before = stat_value("provider_inputs");
+  run_threads(flight_worker);
+  long long after = stat_value("provider_inputs");
+  pthread_barrier_destroy(&flight_start);
+  inject_fault(config_url, "{\"latency_ms\": 0}");
+  return before < 0 || after < 0 ? -1 : after - before;
+}
+
 /* Every init refuses a wrong argument count and names its signature. */
 static int check_arg_counts(void) {
   static const struct {
@@ -737,10 +866,15 @@ int main(int argc, char **argv) {
   char *save = NULL, *line = strtok_r(tbuf, "\n", &save);
   for (size_t i = 0; line && i < n_texts; i++, line = strtok_r(NULL, "\n", &save))
     texts[i] = line;
-  if (elen != n_texts * dims * 4 || !n_texts) {
+  if (elen != n_texts * dims * 4 || n_texts <= FLIGHT_TEXTS) {
     fprintf(stderr, "driver: %zu texts but %zu bytes of vectors\n", n_texts, elen);
     return 2;
   }
+  /* the last FLIGHT_TEXTS texts are phase 5's alone: embedded by no other
+   * phase, so that each must be paid exactly once there */
+  n_texts -= FLIGHT_TEXTS;
+  flight_texts = texts + n_texts;
+  flight_expected = expected + n_texts * dims * 4;
   snprintf(key_prefix, sizeof key_prefix, "san%ld:", (long)getpid());
   snprintf(warm_prefix, sizeof warm_prefix, "sanwarm%ld:", (long)getpid());
   snprintf(local_prefix, sizeof local_prefix, "sanlocal%ld:", (long)getpid());
@@ -783,6 +917,15 @@ int main(int argc, char **argv) {
   /* phase 4: vector helpers and stats */
   run_threads(fn_worker);
 
+  /* phase 5: concurrent misses of the same and of distinct texts: each
+   * text paid once, every vector right */
+  char config_url[512];
+  snprintf(config_url, sizeof config_url, "%.*sconfig",
+           (int)(strlen(argv[5]) - strlen("faults")), argv[5]);
+  long long flight_inputs = flight_phase(config_url);
+  long long flight_want = FLIGHT_SAME + (long long)THREADS * FLIGHT_DISTINCT;
+  long long shared = stat_value("shared_requests"), waited = stat_value("waited");
+
   dlclose(so);
   curl_global_cleanup();
   printf("driver: threads=%d rows=%ld null=%ld wrong=%ld special_bad=%ld "
@@ -797,12 +940,20 @@ int main(int argc, char **argv) {
          local_hits);
   printf("driver: vector helper rows=%ld bad=%ld; bad arg-count inits=%d\n",
          fn_rows, fn_bad, args_bad);
+  printf("driver: concurrent misses: rows=%ld null=%ld wrong=%ld warm bad=%ld; "
+         "provider inputs %lld for %lld distinct texts; shared requests "
+         "%lld, waited %lld\n",
+         flight_rows, flight_null, flight_wrong, flight_warm_bad,
+         flight_inputs, flight_want, shared, waited);
   free(texts);
   free(tbuf);
   free(expected);
   free(warmed);
-  /* at most the 4 failing attempts' rows may be NULL */
-  return rows_wrong || rows_special_bad || init_fail || rows_null > 4 ||
+  /* NULL only for the one request the 4 failing attempts can fail: the
+   * rows in it and those waiting for its texts, at most one a thread */
+  return rows_wrong || rows_special_bad || init_fail || rows_null > THREADS ||
+                 flight_null || flight_wrong || flight_warm_bad ||
+                 flight_inputs != flight_want ||
                  fault_ok || warm_bad || verify_bad || verify_misses ||
                  !verify_rows || fn_bad || !fn_rows || args_bad || cfg_bad ||
                  local_hits <= 0

@@ -20,6 +20,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(HERE), "embed_server"))
 from embed_server import embed  # noqa: E402
 
 N = 500
+FLIGHT_TEXTS = 40 + 8 * 12  # driver.c: FLIGHT_SAME + THREADS * FLIGHT_DISTINCT
 DIMS = 768
 OVERRIDES = {"batch": 16, "parallel": 3, "local_cache_mb": 0}
 
@@ -31,7 +32,15 @@ def main():
         for line in f:
             k, _, v = line.strip().partition("=")
             state[k] = v
-    texts = ["sanitizer driver text %d about a hazy pale ale" % i for i in range(N)]
+    # new texts for every run: a text paid for by an earlier run (the ASan
+    # build's, just before) would be read through its single-flight note,
+    # and the provider fault phase 1 injects would then hit a later phase
+    run = os.getpid()
+    texts = ["sanitizer driver text %d about a hazy pale ale, run %d" % (i, run)
+             for i in range(N)]
+    # phase 5's own (driver.c FLIGHT_TEXTS), new to the embedding server
+    texts += ["concurrent miss text %d of run %d, a crisp pilsner" % (i, run)
+              for i in range(FLIGHT_TEXTS)]
     with tempfile.TemporaryDirectory() as d:
         tpath, epath = os.path.join(d, "texts"), os.path.join(d, "expected")
         with open(tpath, "w") as f:

@@ -36,3 +36,17 @@ set_tests_properties(sanitize.asan PROPERTIES ENVIRONMENT
   "CE_STATE=${CE_STATE};PYTHONDONTWRITEBYTECODE=1;ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:exitcode=66;UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1")
 set_tests_properties(sanitize.tsan PROPERTIES ENVIRONMENT
   "CE_STATE=${CE_STATE};PYTHONDONTWRITEBYTECODE=1;TSAN_OPTIONS=halt_on_error=1:exitcode=66:second_deadlock_stack=1:suppressions=${CMAKE_CURRENT_SOURCE_DIR}/sanitize/tsan.supp")
+
+# The single-flight table hammered from 16 threads under TSan (the same test
+# as unit.test_inflight, which runs under ASan): no servers needed.
+add_executable(test_inflight_tsan ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_inflight.c
+  ${PROJECT_SOURCE_DIR}/udf/inflight.c ${PROJECT_SOURCE_DIR}/udf/clock.c)
+target_include_directories(test_inflight_tsan PRIVATE ${PROJECT_SOURCE_DIR}/udf
+  ${CMAKE_CURRENT_SOURCE_DIR}/unit)
+target_compile_options(test_inflight_tsan PRIVATE ${CE_WARNINGS} ${_san_tsan}
+  -g -O1 -fno-omit-frame-pointer)
+target_link_options(test_inflight_tsan PRIVATE ${_san_tsan})
+target_link_libraries(test_inflight_tsan PRIVATE Threads::Threads)
+add_test(NAME sanitize.tsan_inflight COMMAND test_inflight_tsan)
+set_tests_properties(sanitize.tsan_inflight PROPERTIES LABELS sanitize TIMEOUT 300
+  ENVIRONMENT "TSAN_OPTIONS=halt_on_error=1:exitcode=66:second_deadlock_stack=1")

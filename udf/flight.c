@@ -1,0 +1,714 @@
+#include "flight.h"
+
+#include "clock.h"
+#include "share.h"
+#include "stats.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+/* A sanity cap on any wait here, whatever a lock's lifetime says. */
+#define CE_FLIGHT_WAIT_CAP_MS (3600L * 1000)
+
+long ce_flight_pay_ms(const ce_config *cfg) {
+  long one = cfg->timeout_ms + CE_SHARE_MARGIN_MS;
+  return cfg->share_requests ? 2 * one : one;
+}
+
+size_t ce_lock_key(const ce_config *cfg, const uint8_t id[CE_SHA256_LEN],
+                   char *out) {
+  char hex[2 * CE_SHA256_LEN + 1];
+  ce_hex(id, CE_SHA256_LEN, hex);
+  return (size_t)sprintf(out, "%s" CE_KEY_VERSION "lock:%s", cfg->key_prefix,
+                         hex);
+}
+
+static pthread_once_t nonce_once = PTHREAD_ONCE_INIT;
+static char nonce[33];
+static unsigned long owner_seq;
+
+static void make_nonce(void) {
+  uint8_t r[16];
+  if (getrandom(r, sizeof r, GRND_NONBLOCK) != (ssize_t)sizeof r) {
+    /* No entropy yet: unique enough with the time, pid and an address. */
+    uint64_t x = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32) ^
+                 (uint64_t)(uintptr_t)&owner_seq ^ (uint64_t)ce_mono_ms();
+    for (size_t i = 0; i < sizeof r; i++) {
+      x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+      r[i] = (uint8_t)(x >> 56);
+    }
+  }
+  ce_hex(r, sizeof r, nonce);
+}
+
+size_t ce_lock_owner(char out[CE_LOCK_OWNER_MAX]) {
+  pthread_once(&nonce_once, make_nonce);
+  unsigned long n = __atomic_add_fetch(&owner_seq, 1, __ATOMIC_RELAXED);
+  return (size_t)snprintf(out, CE_LOCK_OWNER_MAX, "o:%s:%lu", nonce, n);
+}
+
+static long lock_ms(const ce_config *cfg) {
+  return ce_flight_pay_ms(cfg) + CE_LOCK_MARGIN_MS;
+}
+
+/* Counts a row served by another's request. */
+static void count_waited(uint64_t tokens, size_t text_len) {
+  ce_stat_add(CE_STAT_WAITED, 1);
+  ce_stat_add(CE_STAT_TOKENS_SAVED,
+              tokens ? tokens : ce_stat_tokens_of(text_len));
+}
+
+/* ---- waiting for another server's entry ---- */
+
+enum { R_WAITING, R_SERVED, R_GONE, R_ERROR };
+
+/* One identity whose lock another server holds. */
+typedef struct {
+  const uint8_t *hash;
+  const char *key; /* ours */
+  size_t key_len;
+  char lock[CE_LOCK_KEY_MAX];
+  size_t lock_len;
+  long long until; /* 0: not known yet (set from the lock's PTTL) */
+  int state;
+  int answered; /* this round */
+  int settled;  /* its outcome was handed on (the warm-up) */
+  int errors;   /* rounds Redis did not answer (the warm-up) */
+  char *note;   /* the key the holder's "done" note names */
+  size_t note_len;
+  uint8_t *vec;
+  uint32_t dims;
+  char *src; /* where the vector is stored */
+  size_t src_len;
+} remote;
+
+typedef struct {
+  remote **r;
+  size_t k;
+  uint32_t want;
+} round_ctx;
+
+static int keep_vector(remote *r, const uint8_t *val, size_t len, uint32_t want,
+                       const char *src, size_t src_len) {
+  const uint8_t *vec;
+  uint32_t dims;
+  if (ce_entry_decode(val, len, r->hash, want, &vec, &dims) != CE_ENTRY_OK)
+    return -1;
+  r->vec = malloc((size_t)dims * 4);
+  r->src = malloc(src_len + 1);
+  if (!r->vec || !r->src) {
+    free(r->vec);
+    free(r->src);
+    r->vec = NULL;
+    r->src = NULL;
+    return -1;
+  }
+  memcpy(r->vec, vec, (size_t)dims * 4);
+  memcpy(r->src, src, src_len);
+  r->src[src_len] = '\0';
+  r->src_len = src_len;
+  r->dims = dims;
+  r->state = R_SERVED;
+  return 0;
+}
+
+/* Keys 0..k-1: our keys; k..2k-1: the locks. */
+static void on_poll(void *ctx, size_t i, const uint8_t *val, size_t len,
+                    long long pttl_ms) {
+  round_ctx *rc = ctx;
+  remote *r = rc->r[i % rc->k];
+  if (i < rc->k) {
+    if (val && r->state == R_WAITING)
+      keep_vector(r, val, len, rc->want, r->key, r->key_len);
+    return;
+  }
+  r->answered = 1;
+  if (r->state != R_WAITING)
+    return;
+  if (!val) {
+    if (!r->note) /* with a note known, its entry decides (note round) */
+      r->state = R_GONE;
+  } else if (len > 2 && !memcmp(val, "d:", 2)) {
+    free(r->note);
+    r->note = malloc(len - 2 + 1);
+    if (r->note) {
+      memcpy(r->note, val + 2, len - 2);
+      r->note[len - 2] = '\0';
+      r->note_len = len - 2;
+    } else {
+      r->state = R_GONE;
+    }
+  } else if (!r->until) { /* held: wait at most its remaining life */
+    long long ttl = pttl_ms > 0 ? pttl_ms : 0;
+    if (ttl > CE_FLIGHT_WAIT_CAP_MS)
+      ttl = CE_FLIGHT_WAIT_CAP_MS;
+    r->until = ce_mono_ms() + ttl + CE_LOCK_MARGIN_MS;
+  }
+}
+
+static void on_note(void *ctx, size_t i, const uint8_t *val, size_t len,
+                    long long pttl_ms) {
+  round_ctx *rc = ctx;
+  remote *r = rc->r[i];
+  (void)pttl_ms;
+  r->answered = 1;
+  if (!val || keep_vector(r, val, len, rc->want, r->note, r->note_len))
+    r->state = R_GONE; /* the note names no entry of ours after all */
+}
+
+/* One poll of the pending `rs`: our key and the lock, in one pipelined
+ * round trip; then the entries that "done" notes name. */
+static void poll_round(const ce_config *cfg, remote **rs, size_t k,
+                       uint32_t want) {
+  const char **keys = calloc(2 * k, sizeof *keys);
+  size_t *lens = calloc(2 * k, sizeof *lens);
+  remote **notes = malloc(k * sizeof *notes);
+  size_t n_notes = 0;
+  if (!keys || !lens || !notes) {
+    for (size_t i = 0; i < k; i++)
+      rs[i]->state = R_ERROR;
+    free(keys);
+    free(lens);
+    free(notes);
+    return;
+  }
+  for (size_t i = 0; i < k; i++) {
+    keys[i] = rs[i]->key;
+    lens[i] = rs[i]->key_len;
+    keys[k + i] = rs[i]->lock;
+    lens[k + i] = rs[i]->lock_len;
+    rs[i]->answered = 0;
+  }
+  round_ctx rc = {rs, k, want};
+  ce_cache_mget(cfg, keys, lens, 2 * k, on_poll, &rc);
+  for (size_t i = 0; i < k; i++) {
+    if (rs[i]->state == R_WAITING && !rs[i]->answered)
+      rs[i]->state = R_ERROR; /* Redis did not answer */
+    if (rs[i]->state == R_WAITING && rs[i]->note) {
+      keys[n_notes] = rs[i]->note;
+      lens[n_notes] = rs[i]->note_len;
+      notes[n_notes++] = rs[i];
+      rs[i]->answered = 0;
+    }
+  }
+  if (n_notes) {
+    round_ctx nc = {notes, n_notes, want};
+    ce_cache_mget(cfg, keys, lens, n_notes, on_note, &nc);
+    for (size_t i = 0; i < n_notes; i++)
+      if (notes[i]->state == R_WAITING)
+        notes[i]->state = R_ERROR;
+  }
+  free(keys);
+  free(lens);
+  free(notes);
+}
+
+static void remote_free(remote *r) {
+  free(r->note);
+  free(r->vec);
+  free(r->src);
+}
+
+/* Sleeps the back-off `*delay` (never past `until`), then doubles it. */
+static void back_off(long *delay, long long until) {
+  long long left = until - ce_mono_ms();
+  ce_sleep_ms(left < *delay ? (long)(left > 0 ? left : 0) : *delay);
+  *delay = *delay * 2 > CE_LOCK_POLL_MAX_MS ? CE_LOCK_POLL_MAX_MS : *delay * 2;
+}
+
+/* The lock of `r` went without an entry (its holder failed or died), or
+ * its "done" note names an entry that is gone: takes the lock (SET NX, or
+ * the note swapped for our owner value). 1 taken, 0 someone else was
+ * first, -1 Redis unavailable. */
+static int take_over(const ce_config *cfg, remote *r, const char *owner,
+                     size_t owner_len) {
+  if (!r->note)
+    return ce_cache_lock(cfg, r->lock, r->lock_len, owner, owner_len,
+                         lock_ms(cfg));
+  char *was = malloc(r->note_len + 3);
+  if (!was)
+    return -1;
+  memcpy(was, "d:", 2);
+  memcpy(was + 2, r->note, r->note_len + 1);
+  const char *keys[1] = {r->lock}, *vals[1] = {owner};
+  size_t lens[1] = {r->lock_len}, val_lens[1] = {owner_len};
+  size_t got = ce_cache_lock_end_many(cfg, keys, lens, 1, was, r->note_len + 2,
+                                      vals, val_lens, lock_ms(cfg));
+  free(was);
+  return got ? 1 : 0;
+}
+
+/* ---- one miss ---- */
+
+static void lead_fail(ce_miss *m, const char *cls, const char *err) {
+  if (m->f)
+    ce_flight_fail(m->f, cls, err);
+  m->f = NULL;
+}
+
+/* Another server holds the lock: wait for its entry, or take over. */
+static int wait_remote(ce_miss *m, ce_miss_take take, void *ctx, char *err,
+                       size_t errlen, const char **cls) {
+  const ce_config *cfg = m->cfg;
+  remote r;
+  remote *rp = &r;
+  long delay = CE_LOCK_POLL_MIN_MS;
+  long long start = ce_mono_ms();
+  memset(&r, 0, sizeof r);
+  r.hash = m->hash;
+  r.key = m->key;
+  r.key_len = m->key_len;
+  memcpy(r.lock, m->lock, m->lock_len + 1);
+  r.lock_len = m->lock_len;
+  long long cap = start + lock_ms(cfg) + CE_LOCK_MARGIN_MS;
+  if (m->f)
+    ce_flight_extend(m->f, cap + ce_flight_pay_ms(cfg));
+  for (int first = 1;; first = 0) {
+    if (!first)
+      back_off(&delay, r.until ? r.until : cap);
+    poll_round(cfg, &rp, 1, m->want_dims);
+    if (r.state == R_SERVED) {
+      int rc = take(ctx, r.vec, r.dims, r.src, r.src_len);
+      count_waited(0, m->text_len);
+      if (m->f)
+        ce_flight_publish(m->f, r.vec, r.dims, 0, r.src, r.src_len);
+      m->f = NULL;
+      remote_free(&r);
+      if (rc) {
+        snprintf(err, errlen, "out of memory for a vector");
+        *cls = CE_FAIL_LOCAL;
+        return CE_MISS_FAILED;
+      }
+      return CE_MISS_SERVED;
+    }
+    if (r.state == R_ERROR) { /* Redis went away: pay, as without it */
+      remote_free(&r);
+      return CE_MISS_PAY;
+    }
+    if (r.state == R_GONE) { /* no entry: whoever asks first pays */
+      int got = take_over(cfg, &r, m->owner, m->owner_len);
+      if (got != 0) {
+        m->locked = got == 1;
+        if (m->f)
+          ce_flight_extend(m->f, ce_mono_ms() + ce_flight_pay_ms(cfg) +
+                                     CE_LOCK_MARGIN_MS);
+        remote_free(&r);
+        return CE_MISS_PAY;
+      }
+      free(r.note);
+      memset(&r, 0, sizeof r); /* someone else took it: wait for them */
+      r.hash = m->hash;
+      r.key = m->key;
+      r.key_len = m->key_len;
+      memcpy(r.lock, m->lock, m->lock_len + 1);
+      r.lock_len = m->lock_len;
+      delay = CE_LOCK_POLL_MIN_MS;
+      cap = ce_mono_ms() + lock_ms(cfg) + CE_LOCK_MARGIN_MS;
+      continue;
+    }
+    if (ce_mono_ms() >= (r.until ? r.until : cap)) {
+      snprintf(err, errlen,
+               "waited %lld ms for another server's request of the same "
+               "text (lock %.80s)",
+               ce_mono_ms() - start, m->lock);
+      *cls = "single-flight wait timed out";
+      lead_fail(m, *cls, err);
+      remote_free(&r);
+      return CE_MISS_FAILED;
+    }
+  }
+}
+
+typedef struct {
+  ce_miss_take take;
+  void *ctx;
+  uint64_t tokens;
+} take_ctx;
+
+static int take_flight(void *ctx, const ce_flight_result *r) {
+  take_ctx *tc = ctx;
+  tc->tokens = r->tokens;
+  return tc->take(tc->ctx, r->vec, r->dims, r->key, r->key_len);
+}
+
+int ce_miss_begin(ce_miss *m, const ce_config *cfg,
+                  const uint8_t id[CE_SHA256_LEN],
+                  const uint8_t hash[CE_SHA256_LEN], size_t text_len,
+                  uint32_t want_dims, const char *key, size_t key_len,
+                  ce_miss_take take, void *ctx, char *err, size_t errlen,
+                  const char **cls) {
+  ce_flight *f;
+  memset(m, 0, sizeof *m);
+  m->cfg = cfg;
+  memcpy(m->id, id, CE_SHA256_LEN);
+  m->hash = hash;
+  m->text_len = text_len;
+  m->want_dims = want_dims;
+  m->key = key;
+  m->key_len = key_len;
+  long long now = ce_mono_ms();
+  int role =
+      ce_flight_claim(id, now + ce_flight_pay_ms(cfg) + CE_LOCK_MARGIN_MS, &f);
+  if (role == CE_FLIGHT_WAIT) {
+    take_ctx tc = {take, ctx, 0};
+    int rc = ce_flight_wait(f, now + CE_FLIGHT_WAIT_CAP_MS, take_flight, &tc,
+                            err, errlen, cls);
+    if (rc)
+      return CE_MISS_FAILED;
+    count_waited(tc.tokens, text_len);
+    return CE_MISS_SERVED;
+  }
+  m->f = role == CE_FLIGHT_LEAD ? f : NULL; /* -1: no single-flight here */
+  m->lock_len = ce_lock_key(cfg, id, m->lock);
+  m->owner_len = ce_lock_owner(m->owner);
+  int got = ce_cache_lock(cfg, m->lock, m->lock_len, m->owner, m->owner_len,
+                          lock_ms(cfg));
+  if (got == 1) {
+    m->locked = 1;
+    return CE_MISS_PAY;
+  }
+  if (got < 0) /* Redis unavailable: pay */
+    return CE_MISS_PAY;
+  return wait_remote(m, take, ctx, err, errlen, cls);
+}
+
+int ce_miss_store(ce_miss *m, const uint8_t *entry, size_t len, long ttl) {
+  if (!m->locked)
+    return ce_cache_set(m->cfg, m->key, m->key_len, entry, len, ttl);
+  m->locked = 0; /* noted, or released when the entry was not stored */
+  return ce_cache_set_noting(m->cfg, m->key, m->key_len, entry, len, ttl,
+                             m->lock, m->lock_len, m->owner, m->owner_len,
+                             CE_LOCK_LINGER_MS);
+}
+
+void ce_miss_done(ce_miss *m, const uint8_t *vec, uint32_t dims,
+                  uint64_t tokens, int stored) {
+  if (m->f)
+    ce_flight_publish(m->f, vec, dims, tokens, stored ? m->key : "",
+                      stored ? m->key_len : 0);
+  m->f = NULL;
+  if (!m->locked)
+    return;
+  char *note = stored ? malloc(m->key_len + 2) : NULL;
+  const char *vals[1] = {NULL};
+  size_t val_lens[1] = {0};
+  const char *keys[1] = {m->lock};
+  size_t key_lens[1] = {m->lock_len};
+  if (note) {
+    memcpy(note, "d:", 2);
+    memcpy(note + 2, m->key, m->key_len);
+    vals[0] = note;
+    val_lens[0] = m->key_len + 2;
+  }
+  ce_cache_lock_end_many(m->cfg, keys, key_lens, 1, m->owner, m->owner_len,
+                         vals, val_lens, CE_LOCK_LINGER_MS);
+  free(note);
+  m->locked = 0;
+}
+
+void ce_miss_fail(ce_miss *m, const char *cls, const char *err) {
+  lead_fail(m, cls, err);
+  if (m->locked)
+    ce_cache_unlock(m->cfg, m->lock, m->lock_len, m->owner, m->owner_len);
+  m->locked = 0;
+}
+
+/* ---- many misses ---- */
+
+typedef struct {
+  ce_claim *c;
+  const size_t *which;
+} note_ctx;
+
+static void keep_note(void *ctx, size_t j, const uint8_t *val, size_t len,
+                      long long pttl_ms) {
+  note_ctx *nc = ctx;
+  ce_claim *cl = &nc->c[nc->which[j]];
+  (void)pttl_ms;
+  if (!val || len <= 2 || memcmp(val, "d:", 2) || cl->note)
+    return;
+  cl->note = malloc(len - 2 + 1);
+  if (cl->note) {
+    memcpy(cl->note, val + 2, len - 2);
+    cl->note[len - 2] = '\0';
+  }
+}
+
+/* The claims which[0..n) whose locks were refused: a lock already turned
+ * into a "done" note is read now (it lives as long as the lock would have;
+ * the warm-up's own requests may take longer). */
+static void read_notes(const ce_config *cfg, ce_claim *c, const char **locks,
+                       size_t *lens, size_t *which, size_t n) {
+  note_ctx nc = {c, which};
+  ce_cache_mget(cfg, locks, lens, n, keep_note, &nc);
+}
+
+void ce_claims_take(ce_claims *cs, const ce_config *cfg, uint32_t want_dims,
+                    ce_claim *c, size_t n, long pay_ms) {
+  long long now = ce_mono_ms();
+  memset(cs, 0, sizeof *cs);
+  cs->cfg = cfg;
+  cs->want_dims = want_dims;
+  cs->lock_ms = pay_ms + CE_LOCK_MARGIN_MS;
+  cs->pay_until = now + pay_ms + CE_LOCK_MARGIN_MS;
+  cs->owner_len = ce_lock_owner(cs->owner);
+  size_t n_lead = 0;
+  for (size_t i = 0; i < n; i++) {
+    int r = ce_flight_claim(c[i].id, cs->pay_until, &c[i].f);
+    c[i].role = r == CE_FLIGHT_WAIT ? CE_CLAIM_WAIT : CE_CLAIM_PAY;
+    c[i].locked = 0;
+    c[i].note = NULL;
+    if (r != CE_FLIGHT_WAIT)
+      n_lead++;
+  }
+  if (!n_lead)
+    return;
+  /* The locks of the identities we lead, one pipelined round trip per
+   * CE_CACHE_PIPELINE. */
+  char *locks = malloc(n_lead * CE_LOCK_KEY_MAX);
+  const char **keys = malloc(n_lead * sizeof *keys);
+  size_t *lens = malloc(n_lead * sizeof *lens);
+  size_t *which = malloc(n_lead * sizeof *which);
+  int8_t *got = malloc(n_lead);
+  if (!locks || !keys || !lens || !which || !got)
+    goto done; /* no locks: pay, as without Redis */
+  size_t k = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (c[i].role != CE_CLAIM_PAY)
+      continue;
+    keys[k] = locks + k * CE_LOCK_KEY_MAX;
+    lens[k] = ce_lock_key(cfg, c[i].id, locks + k * CE_LOCK_KEY_MAX);
+    which[k++] = i;
+  }
+  ce_cache_lock_many(cfg, keys, lens, k, cs->owner, cs->owner_len, cs->lock_ms,
+                     got);
+  size_t n_held = 0;
+  for (size_t j = 0; j < k; j++) {
+    ce_claim *cl = &c[which[j]];
+    cl->locked = got[j] == 1;
+    if (got[j] == 0) {
+      cl->role = CE_CLAIM_HELD;
+      if (cl->f) /* our waiters wait for our pay phase, then the lock */
+        ce_flight_extend(cl->f,
+                         cs->pay_until + lock_ms(cfg) + CE_LOCK_MARGIN_MS);
+      keys[n_held] = keys[j];
+      lens[n_held] = lens[j];
+      which[n_held++] = which[j];
+    }
+  }
+  if (n_held) /* notes of requests that ended: read them now */
+    read_notes(cfg, c, keys, lens, which, n_held);
+done:
+  free(locks);
+  free(keys);
+  free(lens);
+  free(which);
+  free(got);
+}
+
+void ce_claims_publish(ce_claims *cs, ce_claim *c, size_t n,
+                       const uint8_t *vecs, uint32_t dims, const uint8_t *ok,
+                       const uint8_t *stored) {
+  const char **keys = malloc(n * sizeof *keys);
+  size_t *lens = malloc(n * sizeof *lens);
+  const char **vals = malloc(n * sizeof *vals);
+  size_t *val_lens = malloc(n * sizeof *val_lens);
+  char *locks = malloc(n * CE_LOCK_KEY_MAX);
+  size_t k = 0;
+  for (size_t i = 0; i < n; i++) {
+    ce_claim *cl = &c[i];
+    int good = ok[i] && vecs;
+    if (cl->f) {
+      if (good)
+        ce_flight_publish(cl->f, vecs + i * (size_t)dims * 4, dims, 0,
+                          stored[i] ? cl->key : "",
+                          stored[i] ? cl->key_len : 0);
+      else
+        ce_flight_fail(cl->f, "warm-up request failed",
+                       "the warm-up request of this text failed");
+      cl->f = NULL;
+    }
+    if (!cl->locked || !keys || !lens || !vals || !val_lens || !locks)
+      continue;
+    keys[k] = locks + k * CE_LOCK_KEY_MAX;
+    lens[k] = ce_lock_key(cs->cfg, cl->id, locks + k * CE_LOCK_KEY_MAX);
+    vals[k] = NULL;
+    val_lens[k] = 0;
+    if (good && stored[i]) {
+      char *note = malloc(cl->key_len + 2);
+      if (note) {
+        memcpy(note, "d:", 2);
+        memcpy(note + 2, cl->key, cl->key_len);
+        vals[k] = note;
+        val_lens[k] = cl->key_len + 2;
+      }
+    }
+    k++;
+    cl->locked = 0;
+  }
+  if (k)
+    ce_cache_lock_end_many(cs->cfg, keys, lens, k, cs->owner, cs->owner_len,
+                           vals, val_lens, CE_LOCK_LINGER_MS);
+  for (size_t j = 0; j < k; j++)
+    free((char *)vals[j]);
+  free(keys);
+  free(lens);
+  free(vals);
+  free(val_lens);
+  free(locks);
+}
+
+typedef struct {
+  void (*each)(void *ctx, size_t i, const uint8_t *vec, uint32_t dims,
+               const char *key, size_t key_len);
+  void *ctx;
+  size_t i;
+  uint64_t tokens;
+} each_ctx;
+
+static int take_each(void *ctx, const ce_flight_result *r) {
+  each_ctx *ec = ctx;
+  ec->tokens = r->tokens;
+  ec->each(ec->ctx, ec->i, r->vec, r->dims, r->key, r->key_len);
+  return 0;
+}
+
+/* The HELD claims: poll their locks and keys together until each is
+ * served, gone or out of time. */
+static void settle_held(ce_claims *cs, ce_claim *c, size_t n, each_ctx *ec) {
+  remote *rs = calloc(n, sizeof *rs);
+  remote **pending = malloc(n * sizeof *pending);
+  size_t *idx = malloc(n * sizeof *idx);
+  size_t k = 0;
+  long delay = CE_LOCK_POLL_MIN_MS;
+  long long cap = ce_mono_ms() + cs->lock_ms + CE_LOCK_MARGIN_MS;
+  if (!rs || !pending || !idx)
+    goto fail_all;
+  for (size_t i = 0; i < n; i++) {
+    if (c[i].role != CE_CLAIM_HELD)
+      continue;
+    rs[k].hash = c[i].hash;
+    rs[k].key = c[i].key;
+    rs[k].key_len = c[i].key_len;
+    rs[k].lock_len = ce_lock_key(cs->cfg, c[i].id, rs[k].lock);
+    if (c[i].note) { /* read when the lock was refused: it may be gone by
+                        the time our own requests are over, its entry not */
+      rs[k].note = c[i].note;
+      rs[k].note_len = strlen(c[i].note);
+      c[i].note = NULL;
+    }
+    idx[k++] = i;
+  }
+  while (k) {
+    long long soonest = cap;
+    for (size_t j = 0; j < k; j++)
+      if (rs[j].until && rs[j].until < soonest)
+        soonest = rs[j].until;
+    back_off(&delay, soonest);
+    size_t m = 0;
+    for (size_t j = 0; j < k; j++)
+      if (rs[j].state == R_WAITING)
+        pending[m++] = &rs[j];
+    if (!m)
+      break;
+    poll_round(cs->cfg, pending, m, cs->want_dims);
+    for (size_t j = 0; j < m; j++) /* a round Redis missed: ask again */
+      if (pending[j]->state == R_ERROR && ++pending[j]->errors < 3)
+        pending[j]->state = R_WAITING;
+    long long now = ce_mono_ms();
+    size_t left = 0;
+    for (size_t j = 0; j < k; j++) {
+      remote *r = &rs[j];
+      ce_claim *cl = &c[idx[j]];
+      if (r->state == R_WAITING && now < (r->until ? r->until : cap)) {
+        left++;
+        continue;
+      }
+      if (r->settled)
+        continue;
+      r->settled = 1;
+      if (r->state == R_SERVED) {
+        ec->each(ec->ctx, idx[j], r->vec, r->dims, r->src, r->src_len);
+        count_waited(0, cl->text_len);
+        if (cl->f)
+          ce_flight_publish(cl->f, r->vec, r->dims, 0, r->src, r->src_len);
+      } else if (cl->f) {
+        ce_flight_fail(cl->f, "single-flight wait timed out",
+                       "another server's request of this text gave nothing");
+      }
+      cl->f = NULL;
+      if (r->state == R_WAITING)
+        r->state = R_GONE;
+    }
+    if (!left)
+      break;
+  }
+  for (size_t j = 0; j < k; j++)
+    remote_free(&rs[j]);
+  free(rs);
+  free(pending);
+  free(idx);
+  return;
+fail_all:
+  for (size_t i = 0; i < n; i++) {
+    free(c[i].note);
+    c[i].note = NULL;
+    if (c[i].role == CE_CLAIM_HELD && c[i].f) {
+      ce_flight_fail(c[i].f, CE_FAIL_LOCAL, "out of memory");
+      c[i].f = NULL;
+    }
+  }
+  free(rs);
+  free(pending);
+  free(idx);
+}
+
+void ce_claims_settle(ce_claims *cs, ce_claim *c, size_t n,
+                      void (*each)(void *ctx, size_t i, const uint8_t *vec,
+                                   uint32_t dims, const char *key,
+                                   size_t key_len),
+                      void *ctx) {
+  each_ctx ec = {each, ctx, 0, 0};
+  char err[240];
+  const char *cls;
+  /* The HELD claims first: they wait on Redis alone, while this server's
+   * other sessions may be waiting on them (in-server, we lead them): were
+   * we to wait on theirs first, two warm-ups could each wait on the other
+   * until the deadlines. */
+  settle_held(cs, c, n, &ec);
+  for (size_t i = 0; i < n; i++) {
+    if (c[i].role != CE_CLAIM_WAIT || !c[i].f)
+      continue;
+    ec.i = i;
+    if (ce_flight_wait(c[i].f, ce_mono_ms() + CE_FLIGHT_WAIT_CAP_MS, take_each,
+                       &ec, err, sizeof err, &cls) == 0)
+      count_waited(ec.tokens, c[i].text_len);
+    c[i].f = NULL;
+  }
+}
+
+static int take_nothing(void *ctx, const ce_flight_result *r) {
+  (void)ctx, (void)r;
+  return 1;
+}
+
+void ce_claims_drop(ce_claims *cs, ce_claim *c, size_t n) {
+  char err[240];
+  const char *cls;
+  (void)cs;
+  for (size_t i = 0; i < n; i++) {
+    if (c[i].role == CE_CLAIM_WAIT && c[i].f)
+      ce_flight_wait(c[i].f, 0, take_nothing, NULL, err, sizeof err, &cls);
+    else if (c[i].f)
+      ce_flight_fail(c[i].f, CE_FAIL_LOCAL,
+                     "the warm-up that led this text stopped");
+    c[i].f = NULL;
+    free(c[i].note);
+    c[i].note = NULL;
+  }
+}
