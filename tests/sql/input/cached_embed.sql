@@ -20,8 +20,9 @@ FROM JSON_TABLE(embedding_to_json(cached_embed('beer:2', 'pale ale')), '$[*]'
        COLUMNS (x DOUBLE PATH '$')) AS v;
 
 -- the cache: one Redis entry per key, under
--- <key_prefix>v2:<model>[#<task>]:<key>
-\! redis-cli --scan | sort
+-- <key_prefix>v2:<model>[#<task>]:<key> (beside them, single-flight locks
+-- <key_prefix>v2:lock:<hex> live for 23 s: left out here)
+\! redis-cli --scan | grep -v ':v2:lock:' | sort
 
 -- a second call is a hit: no provider request
 SET @before = cached_embed_stats();
