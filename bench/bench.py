@@ -20,8 +20,9 @@ today's figures: bench/README.md.
      t) OVER (), against the same aggregate in a derived table.
 
 BENCH_RUNS (default 3) runs of every cold case, median reported; the
-provider (the local embedding server, its vector cache off) answers every
-request after BENCH_LATENCY_MS (default 50)."""
+provider (the local embedding server, its vector cache filled before timing
+unless BENCH_PROVIDER_PREWARM=0) answers every request after
+BENCH_LATENCY_MS (default 50)."""
 
 import http.client
 import json

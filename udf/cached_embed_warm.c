@@ -490,6 +490,7 @@ typedef struct {
   queued **rows;  /* their rows, each with `unique` = its vector's slot */
   size_t n_rows;
   uint8_t *ones;
+  uint8_t *got;   /* per claim from base: its vector came */
   int oom;
 } settled;
 
@@ -505,6 +506,7 @@ static void on_settled(void *ctx, size_t i, const uint8_t *vec,
   settled *s = ctx;
   size_t u = s->base + i;
   (void)key, (void)key_len;
+  s->got[i] = 1;
   if (s->n && (dims != s->dims || s->n == s->cap))
     write_settled(s);
   if (dims != s->dims || !s->vecs) {
@@ -534,28 +536,91 @@ static void on_settled(void *ctx, size_t i, const uint8_t *vec,
   s->n++;
 }
 
+static int embed_slice(warm_state *st, queued **miss, const size_t *group,
+                       size_t u0, size_t u1, uint32_t *seen_dims,
+                       ce_claims *cs, ce_claim *c);
+
+/* The texts another server was embedding whose wait gave nothing (its lock
+ * went without an entry, or Redis stopped answering; ce_claims_settle kept
+ * their flights): this flush pays for them after all, as the row function
+ * does, so that every row it counts is cached, and hands the vectors to
+ * this server's waiters. Not when killed: their waiters then get an error.
+ * 0, or -1 out of memory. */
+static int pay_unsettled(warm_state *st, ce_claims *cs, ce_claim *c,
+                         queued **miss, const size_t *group, size_t n_pay,
+                         size_t n_unique, const uint8_t *got,
+                         uint32_t *seen_dims) {
+  size_t n_miss = group[n_unique], n_held = n_unique - n_pay;
+  queued **m2 = malloc((n_miss ? n_miss : 1) * sizeof *m2);
+  size_t *g2 = malloc((n_held + 1) * sizeof *g2);
+  ce_claim *c2 = malloc((n_held ? n_held : 1) * sizeof *c2);
+  size_t nu = 0, nm = 0, u0 = 0, u1;
+  int rc = -1;
+  if (!m2 || !g2 || !c2) {
+    for (size_t u = n_pay; u < n_unique; u++)
+      if (c[u].f) {
+        ce_flight_fail(c[u].f, CE_FAIL_LOCAL, "out of memory");
+        c[u].f = NULL;
+      }
+    goto done;
+  }
+  for (size_t u = n_pay; u < n_unique; u++) {
+    if (c[u].role != CE_CLAIM_HELD || got[u - n_pay])
+      continue;
+    c2[nu] = c[u];
+    c[u].f = NULL; /* c2's now */
+    g2[nu] = nm;
+    for (size_t i = group[u]; i < group[u + 1]; i++) {
+      miss[i]->unique = nu;
+      m2[nm++] = miss[i];
+    }
+    nu++;
+  }
+  g2[nu] = nm;
+  rc = 0;
+  for (; u0 < nu && !ce_server_killed() && !rc; u0 = u1) {
+    u1 = slice_end(st, u0, nu);
+    rc = embed_slice(st, m2, g2, u0, u1, seen_dims, cs, c2);
+  }
+  if (u0 < nu) /* killed, or out of memory: their waiters fail */
+    publish_slice(cs, c2, m2, g2, u0, nu, NULL, 0, NULL);
+done:
+  free(m2);
+  free(g2);
+  free(c2);
+  return rc;
+}
+
 /* Ends every claim of the flush: PAY claims [u_done, n_pay) that were
  * never embedded (killed, out of memory) fail; the others are waited for
- * and written back (not when killed). 0, or -1 out of memory. */
+ * and written back (not when killed), those another server's wait gave
+ * nothing for are paid here. 0, or -1 out of memory. */
 static int settle_claims(warm_state *st, ce_claims *cs, ce_claim *c,
                          queued **miss, const size_t *group, size_t u_done,
-                         size_t n_pay, size_t n_unique) {
+                         size_t n_pay, size_t n_unique, uint32_t *seen_dims) {
   if (!c)
     return 0;
   if (u_done < n_pay)
     publish_slice(cs, c, miss, group, u_done, n_pay, NULL, 0, NULL);
-  settled s = {st, miss, group, n_pay, NULL, 0, 0, 0, NULL, 0, NULL, 0};
+  settled s = {st, miss, group, n_pay, NULL, 0, 0, 0, NULL, 0, NULL, NULL, 0};
+  size_t n_wait = n_unique - n_pay;
   s.rows = malloc((group[n_unique] ? group[n_unique] : 1) * sizeof *s.rows);
-  if (!s.rows || ce_server_killed())
-    ce_claims_drop(cs, c + n_pay, n_unique - n_pay);
+  s.got = calloc(n_wait ? n_wait : 1, 1);
+  int oom = !s.rows || !s.got;
+  if (oom || ce_server_killed())
+    ce_claims_drop(cs, c + n_pay, n_wait);
   else
-    ce_claims_settle(cs, c + n_pay, n_unique - n_pay, on_settled, &s);
+    ce_claims_settle(cs, c + n_pay, n_wait, on_settled, &s);
   write_settled(&s);
+  if (!oom && pay_unsettled(st, cs, c, miss, group, n_pay, n_unique, s.got,
+                            seen_dims))
+    s.oom = 1;
   free(s.vecs);
   free(s.ones);
   free(s.rows);
+  free(s.got);
   free(c);
-  return s.oom || (!s.rows && n_unique > n_pay) ? -1 : 0;
+  return s.oom || (oom && n_wait) ? -1 : 0;
 }
 
 /* Embeds the unique texts [u0, u1) (their misses are miss[group[u0] ..
@@ -659,8 +724,8 @@ static int flush_rows(warm_state *st, flush_scratch *s) {
     u1 = slice_end(st, u0, n_pay);
     failed = embed_slice(st, s->miss, s->group, u0, u1, &lc.dims, &cs, claims);
   }
-  if (settle_claims(st, &cs, claims, s->miss, s->group, u0, n_pay,
-                    n_unique) ||
+  if (settle_claims(st, &cs, claims, s->miss, s->group, u0, n_pay, n_unique,
+                    &lc.dims) ||
       failed)
     return -1;
   list_settled(st, s->keys, s->key_lens, lc.dims);

@@ -644,7 +644,8 @@ static size_t poll_held(const ce_claims *cs, remote *rs, size_t k,
 }
 
 /* Hands on the outcome of remote r, of claim i (cl): its vector to `each`
- * and this server's waiters, or a failure to the waiters. */
+ * and this server's waiters. A wait that gave nothing keeps the claim's
+ * flight: the caller pays for it and publishes. */
 static void settle_remote(each_ctx *ec, remote *r, ce_claim *cl, size_t i) {
   r->settled = 1;
   if (r->state == R_SERVED) {
@@ -652,11 +653,8 @@ static void settle_remote(each_ctx *ec, remote *r, ce_claim *cl, size_t i) {
     count_waited(0, cl->text_len);
     if (cl->f)
       ce_flight_publish(cl->f, r->vec, r->dims, 0, r->src, r->src_len);
-  } else if (cl->f) {
-    ce_flight_fail(cl->f, "single-flight wait timed out",
-                   "another server's request of this text gave nothing");
-  }
-  cl->f = NULL;
+    cl->f = NULL;
+  } /* else the caller pays for it and publishes (f kept) */
   if (r->state == R_WAITING)
     r->state = R_GONE;
 }

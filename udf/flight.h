@@ -149,9 +149,10 @@ void ce_claims_publish(ce_claims *cs, ce_claim *c, size_t n,
 /* For the WAIT and HELD claims c[0..n), once the caller's own are
  * published: waits for each outcome (bounded: their leaders' deadlines,
  * the locks' lifetimes) and calls each(ctx, i, ...) for every claim that
- * got a vector (counted as waited). A HELD claim whose lock goes without
- * an entry is not paid here (the warm-up counts it as not cached); its
- * waiters in this server get an error. */
+ * got a vector (counted as waited). A HELD claim whose wait gives nothing
+ * (its lock goes without an entry, or Redis stops answering) keeps its
+ * flight (f): the caller pays for it, as the row function does, and ends
+ * it with ce_claims_publish (vectors or failure). */
 void ce_claims_settle(ce_claims *cs, ce_claim *c, size_t n,
                       void (*each)(void *ctx, size_t i, const uint8_t *vec,
                                    uint32_t dims, const char *key,

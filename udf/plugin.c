@@ -34,6 +34,7 @@
 #include "local_cache.h"
 #include "log.h"
 #include "plugin_services.h"
+#include "readahead.h"
 #include "stats.h"
 
 #include <dlfcn.h>
@@ -126,6 +127,30 @@ static int show_local_entries(MYSQL_THD thd, struct st_mysql_show_var *var,
   return show_local(var, buff, 1);
 }
 
+static int show_readahead(struct st_mysql_show_var *var, void *buff,
+                          int keys) {
+  size_t bytes, n;
+  ce_readahead_usage(&bytes, &n);
+  *(unsigned long long *)buff = keys ? n : bytes;
+  var->type = SHOW_ULONGLONG;
+  var->value = buff;
+  return 0;
+}
+
+static int show_readahead_keys(MYSQL_THD thd, struct st_mysql_show_var *var,
+                               void *buff, struct system_status_var *sv,
+                               enum enum_var_type scope) {
+  (void)thd, (void)sv, (void)scope;
+  return show_readahead(var, buff, 1);
+}
+
+static int show_readahead_bytes(MYSQL_THD thd, struct st_mysql_show_var *var,
+                                void *buff, struct system_status_var *sv,
+                                enum enum_var_type scope) {
+  (void)thd, (void)sv, (void)scope;
+  return show_readahead(var, buff, 0);
+}
+
 static int show_local_bytes(MYSQL_THD thd, struct st_mysql_show_var *var,
                             void *buff, struct system_status_var *sv,
                             enum enum_var_type scope) {
@@ -188,7 +213,7 @@ static int show_saved(MYSQL_THD thd, struct st_mysql_show_var *var,
 
 /* Filled at load from stats.c's table: counters, then the derived values
  * cached_embed_stats() also reports, then the end marker. */
-static struct st_mysql_show_var status_inner[CE_STAT__COUNT + 9];
+static struct st_mysql_show_var status_inner[CE_STAT__COUNT + 11];
 static struct st_mysql_show_var status_vars[] = {
     {"Cached_embed", status_inner, SHOW_ARRAY}, {0, 0, 0}};
 
@@ -206,6 +231,10 @@ static void build_status(void) {
       "local_cache_entries", (void *)show_local_entries, SHOW_SIMPLE_FUNC};
   status_inner[o++] = (struct st_mysql_show_var){
       "local_cache_bytes", (void *)show_local_bytes, SHOW_SIMPLE_FUNC};
+  status_inner[o++] = (struct st_mysql_show_var){
+      "readahead_keys", (void *)show_readahead_keys, SHOW_SIMPLE_FUNC};
+  status_inner[o++] = (struct st_mysql_show_var){
+      "readahead_bytes", (void *)show_readahead_bytes, SHOW_SIMPLE_FUNC};
   status_inner[o++] = (struct st_mysql_show_var){
       "provider_disabled", (void *)show_provider_off, SHOW_SIMPLE_FUNC};
   status_inner[o++] = (struct st_mysql_show_var){

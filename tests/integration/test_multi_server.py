@@ -117,9 +117,10 @@ class MultiServerTest(ServerTestCase):
         self.assertEqual(ran, dict.fromkeys(ran, 0), "the replica ran the function")
 
     def test_statement_format_makes_the_replica_run_the_function(self):
-        """What README says of STATEMENT: the UPDATE's text is replicated, the
-        replica runs cached_embed itself; with the same Redis every row is a
-        cache hit there (no payment), but only while the entries live."""
+        """What ARCHITECTURE.md (Replication) says of STATEMENT: the UPDATE's
+        text is replicated, the replica runs cached_embed itself; with the
+        same Redis every row is a cache hit there (no payment), but only
+        while the entries live."""
         ran = self.backfill("STATEMENT", expect_rows=False)
         self.assertEqual(ran["hits_redis"], 40)
         self.assertEqual(ran["provider_requests"], 0)

@@ -229,6 +229,22 @@ class SingleFlightTest(ServerTestCase):
         self.assertEqual(r.get(lock_key(text)), ("d:" + PREFIX + "sfdead:1").encode())
         self.assertGreater(r.pttl(lock_key(text)), 0)
 
+    def test_dead_lock_holder_warm_up_pays_after_its_lock(self):
+        """The warm-up's texts: two locked by a server that died. It waits
+        for those locks to expire, then pays for them itself (once), so
+        every row it counts is in Redis (it used to count 3 of 5)."""
+        texts = fresh("dead holder warm text", 5)
+        table("sf_dead_warm", [(0, i, t) for i, t in enumerate(texts, 1)])
+        r = rds()
+        for t in texts[:2]:
+            r.set(lock_key(t), b"o:a-server-that-died", px=1500)
+        got = scalar("SELECT cached_embed_warm(CONCAT('sfdw:', id), body) "
+                     "FROM t.sf_dead_warm")
+        self.assertEqual(got, 5)
+        self.assertEqual(self.paid(texts), {t: 1 for t in texts})
+        for i, t in enumerate(texts, 1):
+            self.assertEqual(r.get(PREFIX + "sfdw:%d" % i), entry(t))
+
     def test_lock_holder_elsewhere_its_entry_is_read(self):
         """Another server holds the lock and stores the entry under its own
         key: the row waits, reads it through the note, stores it under its
