@@ -5,8 +5,8 @@
 
 #include <string.h>
 
-void ce_entry_encode(const uint8_t text_hash[CE_SHA256_LEN],
-                     const uint8_t *vec, uint32_t dims, uint8_t *out) {
+void ce_entry_encode(const uint8_t text_hash[CE_SHA256_LEN], const uint8_t *vec,
+                     uint32_t dims, uint8_t *out) {
   memcpy(out, CE_ENTRY_MAGIC, 4);
   out[4] = (uint8_t)dims;
   out[5] = (uint8_t)(dims >> 8);

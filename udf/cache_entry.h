@@ -26,8 +26,8 @@ static inline size_t ce_entry_size(uint32_t dims) {
 }
 
 /* Writes header + vector into `out` (ce_entry_size(dims) bytes). */
-void ce_entry_encode(const uint8_t text_hash[CE_SHA256_LEN],
-                     const uint8_t *vec, uint32_t dims, uint8_t *out);
+void ce_entry_encode(const uint8_t text_hash[CE_SHA256_LEN], const uint8_t *vec,
+                     uint32_t dims, uint8_t *out);
 
 /* Checks a stored value. `want_dims` 0 accepts any 1..CE_MAX_DIMS. On
  * CE_ENTRY_OK `*vec` points into `val` and `*dims` is set. */

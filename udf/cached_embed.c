@@ -6,9 +6,9 @@
  * is NULL (is_null) with one line in the error log; never *error, which
  * would make every later row of the statement NULL too. With on_error =
  * error (the plugin loaded) it fails the statement instead. */
-#include "udf_entry_points.h"
 #include "udf_args.h"
 #include "udf_charset.h"
+#include "udf_entry_points.h"
 
 #include "cache_entry.h"
 #include "cache_key.h"
@@ -81,8 +81,8 @@ static int embed_init(UDF_INIT *initid, UDF_ARGS *args, char *message,
     free(st);
     return -1;
   }
-  if (ce_task_resolve(&st->cfg, task, task ? strlen(task) : 0,
-                      st->default_task, err, sizeof err)) {
+  if (ce_task_resolve(&st->cfg, task, task ? strlen(task) : 0, st->default_task,
+                      err, sizeof err)) {
     free(st);
     return ce_udf_message(message, "%s: %s", signature, err);
   }
@@ -261,9 +261,8 @@ static char *embed_miss(embed_state *st, const ce_text *t, long ttl,
   char err[320];
   ce_entry_identity(&st->cfg, NULL, 0, st->hash, id);
   ce_miss_role role =
-      ce_miss_begin(&m, &st->cfg, id, st->hash, t->len, st->want_dims,
-                    st->key, st->key_len, take_shared, st, err, sizeof err,
-                    &cls);
+      ce_miss_begin(&m, &st->cfg, id, st->hash, t->len, st->want_dims, st->key,
+                    st->key_len, take_shared, st, err, sizeof err, &cls);
   if (role == CE_MISS_FAILED)
     return fail_row(st, is_null, cls, err);
   if (role == CE_MISS_SERVED) {
@@ -320,9 +319,9 @@ static int lookup_row(embed_state *st, size_t text_len) {
                    st) == 0;
   /* The remaining TTL is only needed to copy the entry to the local cache. */
   if (!hit)
-    hit = ce_cache_get(&st->cfg, st->key, st->key_len,
-                       st->cfg.local_cache_mb > 0, accept_entry,
-                       st) == CE_CACHE_HIT;
+    hit =
+        ce_cache_get(&st->cfg, st->key, st->key_len, st->cfg.local_cache_mb > 0,
+                     accept_entry, st) == CE_CACHE_HIT;
   if (!hit)
     return -1;
   ce_stat_add(CE_STAT_HITS_REDIS, 1);

@@ -30,8 +30,8 @@ int ce_udf_args(UDF_ARGS *args, unsigned min, unsigned max, const char *types,
     return 0;
   }
   if (max == 0)
-    return ce_udf_message(message, "%s expects no arguments, got %u",
-                          signature, got);
+    return ce_udf_message(message, "%s expects no arguments, got %u", signature,
+                          got);
   if (min == max)
     return ce_udf_message(message, "%s expects %u argument%s, got %u",
                           signature, min, min == 1 ? "" : "s", got);

@@ -3,8 +3,8 @@
  * cache errors, provider latency, single-flight and shared requests, tokens
  * saved; money spent and saved when price_per_million_tokens is set).
  * Never any setting, never the API key. */
-#include "udf_entry_points.h"
 #include "udf_args.h"
+#include "udf_entry_points.h"
 
 #include "config.h"
 #include "grow.h"

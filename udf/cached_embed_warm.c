@@ -20,9 +20,9 @@
  * CE_WARM_SLICE_BYTES of vectors and as much of entries being written back;
  * and the requests in flight hold at most CE_BATCH_INFLIGHT_MAX plus one
  * request (provider_batch.h). */
-#include "udf_entry_points.h"
 #include "udf_args.h"
 #include "udf_charset.h"
+#include "udf_entry_points.h"
 
 #include "cache_entry.h"
 #include "cache_key.h"
@@ -689,8 +689,7 @@ static int scratch_alloc(flush_scratch *s, size_t n) {
   s->miss = malloc(n * sizeof *s->miss);
   s->restore = malloc(n * sizeof *s->restore);
   s->group = malloc((n + 1) * sizeof *s->group);
-  return s->keys && s->key_lens && s->probe && s->miss && s->restore &&
-                 s->group
+  return s->keys && s->key_lens && s->probe && s->miss && s->restore && s->group
              ? 0
              : -1;
 }
@@ -717,8 +716,7 @@ static int flush_rows(warm_state *st, flush_scratch *s) {
                          s->restore, &n_restore);
   n_miss = restore(st, s->restore, n_restore, s->miss, n_miss);
   size_t n_unique = dedupe(s->miss, n_miss, s->group);
-  ce_claim *claims =
-      claim_misses(st, &cs, s->miss, s->group, n_unique, &n_pay);
+  ce_claim *claims = claim_misses(st, &cs, s->miss, s->group, n_unique, &n_pay);
   int failed = 0;
   for (; u0 < n_pay && !ce_server_killed() && !failed; u0 = u1) {
     u1 = slice_end(st, u0, n_pay);

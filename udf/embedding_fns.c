@@ -6,8 +6,8 @@
  * NULL in, a BLOB whose length is 0 or not a multiple of 4 or over
  * CE_MAX_DIMS floats, differing lengths or a zero-norm vector (cosine) give
  * NULL (is_null), never *error. */
-#include "udf_entry_points.h"
 #include "udf_args.h"
+#include "udf_entry_points.h"
 
 #include "config.h"
 #include "grow.h"

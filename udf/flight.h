@@ -24,7 +24,8 @@
  *
  * Lock lifetime: the longest a holder may pay (a shared request waits for
  * the one in flight, then goes: 2 × (timeout_ms + CE_SHARE_MARGIN_MS)) +
- * CE_LOCK_MARGIN_MS; for a warm-up, what its requests may take. A holder that dies costs at most that. */
+ * CE_LOCK_MARGIN_MS; for a warm-up, what its requests may take. A holder
+ * that dies costs at most that. */
 #ifndef CE_FLIGHT_H
 #define CE_FLIGHT_H
 

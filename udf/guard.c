@@ -378,8 +378,8 @@ ce_admit_status ce_guard_admit(const ce_config *cfg, size_t n_inputs,
 
   pthread_mutex_lock(&mu);
   long long deadline = now_fn() + wait_ms;
-  ce_admit_status rc = circuit_admit(cfg, deadline, later_ms, mine, err,
-                                     errlen, logmsg, sizeof logmsg);
+  ce_admit_status rc = circuit_admit(cfg, deadline, later_ms, mine, err, errlen,
+                                     logmsg, sizeof logmsg);
   if (rc == CE_ADMIT_GO) {
     rc = budget_admit(cfg, estimate, deadline, later_ms, mine, err, errlen,
                       budget_msg);

@@ -159,11 +159,10 @@ void ce_flight_fail(ce_flight *f, const char *cls, const char *err) {
   pthread_mutex_unlock(&s->mu);
 }
 
-ce_flight_wait_status ce_flight_wait(ce_flight *f, long long until_ms,
-                                     int (*take)(void *ctx,
-                                                 const ce_flight_result *r),
-                                     void *ctx, char *err, size_t errlen,
-                                     const char **cls) {
+ce_flight_wait_status
+ce_flight_wait(ce_flight *f, long long until_ms,
+               int (*take)(void *ctx, const ce_flight_result *r), void *ctx,
+               char *err, size_t errlen, const char **cls) {
   shard *s = &shards[f->shard];
   long long start = ce_mono_ms();
   ce_flight_wait_status rc;

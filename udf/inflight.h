@@ -78,11 +78,10 @@ void ce_flight_fail(ce_flight *f, const char *cls, const char *err);
  * *cls (or the caller's out of memory); CE_FLIGHT_TIMED_OUT with err saying
  * so (the entry is dropped from the table if its own deadline passed, so
  * the next claim leads). */
-ce_flight_wait_status ce_flight_wait(ce_flight *f, long long until_ms,
-                                     int (*take)(void *ctx,
-                                                 const ce_flight_result *r),
-                                     void *ctx, char *err, size_t errlen,
-                                     const char **cls);
+ce_flight_wait_status
+ce_flight_wait(ce_flight *f, long long until_ms,
+               int (*take)(void *ctx, const ce_flight_result *r), void *ctx,
+               char *err, size_t errlen, const char **cls);
 
 /* Entries in the table now (tests). */
 size_t ce_flight_pending(void);

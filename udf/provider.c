@@ -265,8 +265,8 @@ ce_verdict ce_provider_judge(const ce_config *cfg, ce_guard_ticket *ticket,
                              char *err, size_t errlen, const char **cls) {
   ce_guard_outcome outcome;
   ce_stat_add(CE_STAT_PROVIDER_REQUESTS, 1);
-  ce_verdict verdict = judge(cfg, call, cc, t0_ms, n, out, wait_ms, &outcome,
-                             err, errlen, cls);
+  ce_verdict verdict =
+      judge(cfg, call, cc, t0_ms, n, out, wait_ms, &outcome, err, errlen, cls);
   /* The circuit breaker and cost guard (guard.h) see every attempt. */
   ce_guard_result(cfg, ticket, outcome,
                   verdict == CE_VERDICT_OK ? out->tokens : 0);
@@ -371,8 +371,8 @@ int ce_provider_embed(const ce_config *cfg, const ce_text *in, size_t n,
     }
     long long t0 = ce_mono_ms();
     CURLcode cc = ce_http_perform(&call);
-    ce_verdict verdict = ce_provider_judge(cfg, &ticket, &call, cc, t0, n,
-                                           out, &wait, err, errlen, cls);
+    ce_verdict verdict = ce_provider_judge(cfg, &ticket, &call, cc, t0, n, out,
+                                           &wait, err, errlen, cls);
     ce_http_finish(&call);
     if (verdict == CE_VERDICT_OK) {
       size_t bytes = 0;

@@ -93,5 +93,4 @@ int ce_provider_embed(const ce_config *cfg, const ce_text *in, size_t n,
 
 void ce_embeddings_free(ce_embeddings *e);
 
-
 #endif

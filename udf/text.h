@@ -2,7 +2,8 @@
  * argument's character set (UTF-8 or MySQL's latin1, i.e. cp1252), UTF-8
  * repair, and cutting to a byte limit on a character boundary. The text so
  * prepared is "the text sent": the provider gets it, and the cache entry
- * and the content-addressed key are bound to it (cache_entry.h, cache_key.h). */
+ * and the content-addressed key are bound to it (cache_entry.h,
+ * cache_key.h). */
 #ifndef CE_TEXT_H
 #define CE_TEXT_H
 
