@@ -6,13 +6,14 @@
  * is NULL (is_null) with one line in the error log; never *error, which
  * would make every later row of the statement NULL too. With on_error =
  * error (the plugin loaded) it fails the statement instead. */
-#include "udf_entry_points.h"
+#include "udf_args.h"
 #include "udf_charset.h"
+#include "udf_entry_points.h"
 
-#include "cache.h"
+#include "cache_entry.h"
+#include "cache_key.h"
 #include "config.h"
 #include "dims.h"
-#include "entry.h"
 #include "flight.h"
 #include "grow.h"
 #include "http.h"
@@ -21,6 +22,7 @@
 #include "plugin_services.h"
 #include "provider.h"
 #include "readahead.h"
+#include "redis_cache.h"
 #include "share.h"
 #include "stats.h"
 #include "task.h"
@@ -66,26 +68,23 @@ static int is_integer(const char *s, size_t len) {
 }
 
 /* The statement's state: settings, the default task (`task` NULL: the
- * setting's), the text argument's character set. 0, or 1 with a message. */
+ * setting's), the text argument's character set. 0, or -1 with a message. */
 static int embed_init(UDF_INIT *initid, UDF_ARGS *args, char *message,
                       unsigned text_arg, const char *task,
                       const char *signature) {
   char err[160];
   embed_state *st = calloc(1, sizeof *st);
-  if (!st) {
-    snprintf(message, MYSQL_ERRMSG_SIZE, "cached_embed: out of memory");
-    return 1;
-  }
+  if (!st)
+    return ce_udf_message(message, "cached_embed: out of memory");
   ce_config_current(&st->cfg);
   if (ce_on_error_check(&st->cfg, message, MYSQL_ERRMSG_SIZE)) {
     free(st);
-    return 1;
+    return -1;
   }
-  if (ce_task_resolve(&st->cfg, task, task ? strlen(task) : 0,
-                      st->default_task, err, sizeof err)) {
-    snprintf(message, MYSQL_ERRMSG_SIZE, "%s: %s", signature, err);
+  if (ce_task_resolve(&st->cfg, task, task ? strlen(task) : 0, st->default_task,
+                      err, sizeof err)) {
     free(st);
-    return 1;
+    return ce_udf_message(message, "%s: %s", signature, err);
   }
   ce_local_configure((size_t)st->cfg.local_cache_mb << 20,
                      st->cfg.local_cache_max_age * 1000LL);
@@ -102,17 +101,13 @@ static int embed_init(UDF_INIT *initid, UDF_ARGS *args, char *message,
 
 CE_EXPORT ce_udf_bool cached_embed_init(UDF_INIT *initid, UDF_ARGS *args,
                                         char *message) {
-  if (args->arg_count < 2 || args->arg_count > 4) {
-    snprintf(message, MYSQL_ERRMSG_SIZE,
-             SIGNATURE " takes 2 to 4 arguments, got %u", args->arg_count);
+  if (ce_udf_args(args, 2, 4, "ss", SIGNATURE, message))
     return 1;
-  }
   /* A constant string ttl must read as a number; NULL and string columns
    * are converted by the server (NULL: the configured ttl). */
   if (args->arg_count >= 3 && args->arg_type[2] == STRING_RESULT &&
       args->args[2] && !is_integer(args->args[2], args->lengths[2])) {
-    snprintf(message, MYSQL_ERRMSG_SIZE,
-             SIGNATURE ": ttl_seconds is not a number");
+    ce_udf_message(message, SIGNATURE ": ttl_seconds is not a number");
     return 1;
   }
   if (args->arg_count == 4 &&
@@ -120,23 +115,15 @@ CE_EXPORT ce_udf_bool cached_embed_init(UDF_INIT *initid, UDF_ARGS *args,
                         args->lengths[3], SIGNATURE, "cached_embed", message,
                         MYSQL_ERRMSG_SIZE))
     return 1;
-  args->arg_type[0] = STRING_RESULT;
-  args->arg_type[1] = STRING_RESULT;
-  if (args->arg_count >= 3)
-    args->arg_type[2] = INT_RESULT;
-  return (ce_udf_bool)embed_init(initid, args, message, 1, NULL, SIGNATURE);
+  ce_udf_arg_types(args, "--i");
+  return embed_init(initid, args, message, 1, NULL, SIGNATURE) != 0;
 }
 
 CE_EXPORT ce_udf_bool cached_embed_query_init(UDF_INIT *initid, UDF_ARGS *args,
                                               char *message) {
-  if (args->arg_count != 1) {
-    snprintf(message, MYSQL_ERRMSG_SIZE,
-             SIGNATURE_QUERY " expects 1 argument, got %u", args->arg_count);
+  if (ce_udf_args(args, 1, 1, "s", SIGNATURE_QUERY, message))
     return 1;
-  }
-  args->arg_type[0] = STRING_RESULT;
-  return (ce_udf_bool)embed_init(initid, args, message, 0, "query",
-                                 SIGNATURE_QUERY);
+  return embed_init(initid, args, message, 0, "query", SIGNATURE_QUERY) != 0;
 }
 
 CE_EXPORT void cached_embed_deinit(UDF_INIT *initid) {
@@ -191,21 +178,23 @@ static int accept_entry(void *ctx, const uint8_t *val, size_t len,
   return 0;
 }
 
+typedef enum { PREPARED, PREPARE_WIDE, PREPARE_OOM } prepare_status;
+
 /* The text as sent (ce_text_prepare, after the task's prefix): the
- * argument itself, or a copy in st->scratch. 0, 1 for a text with NUL
- * bytes, -1 out of memory. */
-static int prepare_text(embed_state *st, const char *text, size_t len,
-                        ce_text *out, unsigned *flags) {
+ * argument itself, or a copy in st->scratch. PREPARE_WIDE: the text holds
+ * NUL bytes. */
+static prepare_status prepare_text(embed_state *st, const char *text,
+                                   size_t len, ce_text *out, unsigned *flags) {
   size_t max = (size_t)st->cfg.max_text_bytes;
   const char *prefix = ce_task_prefix(&st->cfg);
   size_t plen = strlen(prefix);
   if (ce_grow(&st->scratch, &st->scratch_cap,
               plen + ce_text_prepare_cap(len, max) + 1))
-    return -1;
+    return PREPARE_OOM;
   if (ce_text_prepare_prefixed(prefix, plen, text, len, max, st->charset,
                                st->scratch, &out->s, &out->len, flags))
-    return 1;
-  return 0;
+    return PREPARE_WIDE;
+  return PREPARED;
 }
 
 /* The row's key as the log names it before the Redis key is built. */
@@ -271,9 +260,9 @@ static char *embed_miss(embed_state *st, const ce_text *t, long ttl,
   const char *cls = CE_FAIL_LOCAL;
   char err[320];
   ce_entry_identity(&st->cfg, NULL, 0, st->hash, id);
-  int role = ce_miss_begin(&m, &st->cfg, id, st->hash, t->len, st->want_dims,
-                           st->key, st->key_len, take_shared, st, err,
-                           sizeof err, &cls);
+  ce_miss_role role =
+      ce_miss_begin(&m, &st->cfg, id, st->hash, t->len, st->want_dims, st->key,
+                    st->key_len, take_shared, st, err, sizeof err, &cls);
   if (role == CE_MISS_FAILED)
     return fail_row(st, is_null, cls, err);
   if (role == CE_MISS_SERVED) {
@@ -298,6 +287,48 @@ static char *embed_miss(embed_state *st, const ce_text *t, long ttl,
   return (char *)st->vec;
 }
 
+/* Makes the row's task (`task` NULL: the statement's default) the
+ * effective one: it decides the prefix, the request and the key. 0, or -1
+ * with the message in err. */
+static int use_task(embed_state *st, const char *task, size_t task_len,
+                    char *err, size_t errlen) {
+  char eff[CE_TASK_MAX + 1];
+  if (!task)
+    strcpy(eff, st->default_task);
+  else if (ce_task_resolve(&st->cfg, task, task_len, eff, err, errlen))
+    return -1;
+  if (strcmp(eff, st->cfg.task))
+    strcpy(st->cfg.task, eff);
+  return 0;
+}
+
+/* Looks the row up in the local cache, then in a read-ahead group, then in
+ * Redis, and counts a hit. 0 when st->vec holds the vector, -1 on a miss. */
+static int lookup_row(embed_state *st, size_t text_len) {
+  if (ce_local_get(st->key, st->key_len, st->hash, st->want_dims, take_vector,
+                   st) == 0) {
+    ce_stat_add(CE_STAT_HITS_LOCAL, 1);
+    ce_stat_hit_saved(text_len);
+    return 0;
+  }
+  /* Listed by a warm-up: its group comes from Redis in one round trip (the
+   * rows that follow it are then local hits). */
+  int hit =
+      ce_readahead_fetch(&st->cfg, st->key, st->key_len, st->want_dims) == 0 &&
+      ce_local_get(st->key, st->key_len, st->hash, st->want_dims, take_vector,
+                   st) == 0;
+  /* The remaining TTL is only needed to copy the entry to the local cache. */
+  if (!hit)
+    hit =
+        ce_cache_get(&st->cfg, st->key, st->key_len, st->cfg.local_cache_mb > 0,
+                     accept_entry, st) == CE_CACHE_HIT;
+  if (!hit)
+    return -1;
+  ce_stat_add(CE_STAT_HITS_REDIS, 1);
+  ce_stat_hit_saved(text_len);
+  return 0;
+}
+
 /* One row: `key` NULL = content-addressed, `ttl_arg` < 0 = the setting's,
  * `task` NULL = the statement's default task. */
 static char *embed_row(embed_state *st, const char *key, size_t key_len,
@@ -305,7 +336,7 @@ static char *embed_row(embed_state *st, const char *key, size_t key_len,
                        const char *task, size_t task_len,
                        unsigned long *length, ce_udf_flag *is_null) {
   long ttl = st->cfg.ttl;
-  char err[320], eff[CE_TASK_MAX + 1];
+  char err[320];
 
   *is_null = 0;
   if (!text) {
@@ -320,26 +351,21 @@ static char *embed_row(embed_state *st, const char *key, size_t key_len,
   }
   if (ttl_arg >= 0) /* clamped as the setting is */
     ttl = ttl_arg > CE_TTL_MAX ? CE_TTL_MAX : (long)ttl_arg;
-  /* The row's task decides the prefix, the request and the key. */
-  if (!task)
-    strcpy(eff, st->default_task);
-  else if (ce_task_resolve(&st->cfg, task, task_len, eff, err, sizeof err)) {
+  if (use_task(st, task, task_len, err, sizeof err)) {
     label_key(st, key, key_len);
     return fail_row(st, is_null, "bad task", err);
   }
-  if (strcmp(eff, st->cfg.task))
-    strcpy(st->cfg.task, eff);
 
   /* The entry and a content-addressed key are bound to the text as sent,
    * so one text is one entry whatever column (character set) it came from. */
   ce_text t;
   unsigned flags;
-  int prc = prepare_text(st, text, text_len, &t, &flags);
-  if (prc < 0) {
+  prepare_status prc = prepare_text(st, text, text_len, &t, &flags);
+  if (prc == PREPARE_OOM) {
     snprintf(st->key, sizeof st->key, "(not built)");
     return fail_row(st, is_null, CE_FAIL_LOCAL, "out of memory");
   }
-  if (prc > 0) {
+  if (prc == PREPARE_WIDE) {
     ce_text_refuse_wide(key, key_len, "returning NULL");
     *is_null = 1;
     label_key(st, key, key_len);
@@ -357,29 +383,7 @@ static char *embed_row(embed_state *st, const char *key, size_t key_len,
     snprintf(why, sizeof why, "cache disabled: %s", st->cfg.cache_off);
     return fail_row(st, is_null, "cache disabled", why);
   }
-
-  if (ce_local_get(st->key, st->key_len, st->hash, st->want_dims, take_vector,
-                   st) == 0) {
-    ce_stat_add(CE_STAT_HITS_LOCAL, 1);
-    ce_stat_hit_saved(t.len);
-    *length = (unsigned long)st->dims * 4;
-    return (char *)st->vec;
-  }
-  /* Listed by a warm-up: its group comes from Redis in one round trip (the
-   * rows that follow it are then local hits). */
-  if (ce_readahead_fetch(&st->cfg, st->key, st->key_len, st->want_dims) == 0 &&
-      ce_local_get(st->key, st->key_len, st->hash, st->want_dims, take_vector,
-                   st) == 0) {
-    ce_stat_add(CE_STAT_HITS_REDIS, 1);
-    ce_stat_hit_saved(t.len);
-    *length = (unsigned long)st->dims * 4;
-    return (char *)st->vec;
-  }
-  /* The remaining TTL is only needed to copy the entry to the local cache. */
-  if (ce_cache_get(&st->cfg, st->key, st->key_len, st->cfg.local_cache_mb > 0,
-                   accept_entry, st) == CE_CACHE_HIT) {
-    ce_stat_add(CE_STAT_HITS_REDIS, 1);
-    ce_stat_hit_saved(t.len);
+  if (lookup_row(st, t.len) == 0) {
     *length = (unsigned long)st->dims * 4;
     return (char *)st->vec;
   }

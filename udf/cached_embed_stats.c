@@ -3,6 +3,7 @@
  * cache errors, provider latency, single-flight and shared requests, tokens
  * saved; money spent and saved when price_per_million_tokens is set).
  * Never any setting, never the API key. */
+#include "udf_args.h"
 #include "udf_entry_points.h"
 
 #include "config.h"
@@ -13,28 +14,14 @@
 #include "stats.h"
 
 #include <stdio.h>
-#include <stdlib.h>
 
 #define SIGNATURE "cached_embed_stats()"
 
-typedef struct {
-  char *buf;
-  size_t cap;
-} stats_state;
-
 CE_EXPORT ce_udf_bool cached_embed_stats_init(UDF_INIT *initid, UDF_ARGS *args,
                                               char *message) {
-  if (args->arg_count != 0) {
-    snprintf(message, MYSQL_ERRMSG_SIZE, SIGNATURE " expects no arguments, got %u",
-             args->arg_count);
+  if (ce_udf_args(args, 0, 0, "", SIGNATURE, message) ||
+      ce_udf_buf_init(initid, "cached_embed_stats", message))
     return 1;
-  }
-  stats_state *st = calloc(1, sizeof *st);
-  if (!st) {
-    snprintf(message, MYSQL_ERRMSG_SIZE, "cached_embed_stats: out of memory");
-    return 1;
-  }
-  initid->ptr = (char *)st;
   initid->maybe_null = 1;
   initid->const_item = 0; /* the counters move during a statement */
   initid->max_length = 4096;
@@ -42,18 +29,13 @@ CE_EXPORT ce_udf_bool cached_embed_stats_init(UDF_INIT *initid, UDF_ARGS *args,
 }
 
 CE_EXPORT void cached_embed_stats_deinit(UDF_INIT *initid) {
-  stats_state *st = (stats_state *)initid->ptr;
-  if (!st)
-    return;
-  free(st->buf);
-  free(st);
-  initid->ptr = NULL;
+  ce_udf_buf_deinit(initid);
 }
 
 CE_EXPORT char *cached_embed_stats(UDF_INIT *initid, UDF_ARGS *args,
                                    char *result, unsigned long *length,
                                    ce_udf_flag *is_null, ce_udf_flag *error) {
-  stats_state *st = (stats_state *)initid->ptr;
+  ce_udf_buf *st = (ce_udf_buf *)initid->ptr;
   (void)args;
   (void)result;
   (void)error;

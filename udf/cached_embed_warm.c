@@ -20,20 +20,23 @@
  * CE_WARM_SLICE_BYTES of vectors and as much of entries being written back;
  * and the requests in flight hold at most CE_BATCH_INFLIGHT_MAX plus one
  * request (provider_batch.h). */
-#include "udf_entry_points.h"
+#include "udf_args.h"
 #include "udf_charset.h"
+#include "udf_entry_points.h"
 
-#include "cache.h"
+#include "cache_entry.h"
+#include "cache_key.h"
 #include "config.h"
 #include "dims.h"
-#include "entry.h"
 #include "flight.h"
 #include "grow.h"
+#include "http.h"
 #include "local_cache.h"
 #include "log.h"
 #include "plugin_services.h"
 #include "provider_batch.h"
 #include "readahead.h"
+#include "redis_cache.h"
 #include "share.h"
 #include "stats.h"
 #include "task.h"
@@ -81,21 +84,16 @@ static ce_ratelimit warm_rl = CE_RATELIMIT_INIT(5, 60);
 
 CE_EXPORT ce_udf_bool cached_embed_warm_init(UDF_INIT *initid, UDF_ARGS *args,
                                              char *message) {
-  if (args->arg_count < 2 || args->arg_count > 3) {
-    snprintf(message, MYSQL_ERRMSG_SIZE,
-             SIGNATURE " expects 2 or 3 arguments, got %u", args->arg_count);
+  if (ce_udf_args(args, 2, 3, "ss", SIGNATURE, message))
     return 1;
-  }
   if (args->arg_count == 3 &&
       ce_task_arg_check(args->arg_type[2] == STRING_RESULT, args->args[2],
                         args->lengths[2], SIGNATURE, "cached_embed_warm",
                         message, MYSQL_ERRMSG_SIZE))
     return 1;
-  args->arg_type[0] = STRING_RESULT;
-  args->arg_type[1] = STRING_RESULT;
   warm_state *st = calloc(1, sizeof *st);
   if (!st) {
-    snprintf(message, MYSQL_ERRMSG_SIZE, "cached_embed_warm: out of memory");
+    ce_udf_message(message, "cached_embed_warm: out of memory");
     return 1;
   }
   ce_config_current(&st->cfg);
@@ -113,7 +111,7 @@ CE_EXPORT ce_udf_bool cached_embed_warm_init(UDF_INIT *initid, UDF_ARGS *args,
   st->multi = ce_http_multi_new();
   if (!st->multi) {
     free(st);
-    snprintf(message, MYSQL_ERRMSG_SIZE, "cached_embed_warm: out of memory");
+    ce_udf_message(message, "cached_embed_warm: out of memory");
     return 1;
   }
   initid->ptr = (char *)st;
@@ -230,26 +228,73 @@ static int copy_entry(void *ctx, const uint8_t *vec, uint32_t dims) {
   return 0;
 }
 
+/* One pipelined write of up to `cap` entries (restore, write_back): what
+ * goes to ce_cache_mset, and the row of each entry. */
+typedef struct {
+  const char **keys;
+  size_t *key_lens;
+  const uint8_t **vals;
+  size_t *val_lens;
+  uint8_t *stored; /* set by put_send */
+  queued **rows;
+  size_t n;
+} put_batch;
+
+/* 0, or -1 out of memory (put_batch_free frees what was taken). */
+static int put_batch_alloc(put_batch *b, size_t cap) {
+  b->keys = malloc(cap * sizeof *b->keys);
+  b->key_lens = malloc(cap * sizeof *b->key_lens);
+  b->vals = malloc(cap * sizeof *b->vals);
+  b->val_lens = malloc(cap * sizeof *b->val_lens);
+  b->stored = malloc(cap);
+  b->rows = malloc(cap * sizeof *b->rows);
+  b->n = 0;
+  return b->keys && b->key_lens && b->vals && b->val_lens && b->stored &&
+                 b->rows
+             ? 0
+             : -1;
+}
+
+static void put_batch_free(put_batch *b) {
+  free(b->keys);
+  free(b->key_lens);
+  free(b->vals);
+  free(b->val_lens);
+  free(b->stored);
+  free(b->rows);
+}
+
+/* Adds the entry `val` (len bytes) of row r. */
+static void put_add(put_batch *b, const warm_state *st, queued *r,
+                    const uint8_t *val, size_t len) {
+  b->keys[b->n] = st->arena + r->key_off;
+  b->key_lens[b->n] = r->key_len;
+  b->vals[b->n] = val;
+  b->val_lens[b->n] = len;
+  b->rows[b->n++] = r;
+}
+
+/* Writes the batch with the TTL, pipelined: stored[k] for each entry. */
+static void put_send(put_batch *b, const warm_state *st) {
+  ce_cache_mset(&st->cfg, b->keys, b->key_lens, b->vals, b->val_lens, b->n,
+                st->cfg.ttl, b->stored);
+}
+
 /* Writes the local copies of rows[0..n) back to Redis, which lost them (no
  * provider call), pipelined, and counts them; a row whose copy is gone by
  * now joins the misses. Returns the new number of misses. */
 static size_t restore(warm_state *st, queued **rows, size_t n, queued **miss,
                       size_t n_miss) {
-  enum { M = CE_CACHE_PIPELINE };
-  const char **keys = malloc(M * sizeof *keys);
-  size_t *lens = malloc(M * sizeof *lens), *val_lens = malloc(M * sizeof *lens);
-  const uint8_t **vals = malloc(M * sizeof *vals);
-  uint8_t *stored = malloc(M);
-  queued **put = malloc(M * sizeof *put);
+  put_batch b;
   uint32_t want = ce_dims_expected(&st->cfg);
-  if (!keys || !lens || !val_lens || !vals || !stored || !put) {
+  if (put_batch_alloc(&b, CE_CACHE_PIPELINE)) {
     st->count += (long long)n; /* out of memory: counted as local copies */
     ce_stat_add(CE_STAT_HITS_LOCAL, n);
     n = 0;
   }
   for (size_t i = 0; i < n;) {
-    size_t m = 0;
-    for (; i < n && m < M; i++) {
+    b.n = 0;
+    for (; i < n && b.n < CE_CACHE_PIPELINE; i++) {
       queued *r = rows[i];
       copy_ctx cc = {r->hash, NULL, 0};
       if (ce_local_get(st->arena + r->key_off, r->key_len, r->hash, want,
@@ -259,28 +304,18 @@ static size_t restore(warm_state *st, queued **rows, size_t n, queued **miss,
         ce_stat_add(CE_STAT_MISSES, 1);
         continue;
       }
-      keys[m] = st->arena + r->key_off;
-      lens[m] = r->key_len;
-      vals[m] = cc.entry;
-      val_lens[m] = ce_entry_size(cc.dims);
-      put[m++] = r;
+      put_add(&b, st, r, cc.entry, ce_entry_size(cc.dims));
     }
-    ce_cache_mset(&st->cfg, keys, lens, vals, val_lens, m, st->cfg.ttl,
-                  stored);
-    for (size_t k = 0; k < m; k++) {
-      put[k]->hit = stored[k];
+    put_send(&b, st);
+    for (size_t k = 0; k < b.n; k++) {
+      b.rows[k]->hit = b.stored[k];
       st->count++;
       ce_stat_add(CE_STAT_HITS_LOCAL, 1);
-      ce_stat_hit_saved(put[k]->text_len);
-      free((void *)vals[k]);
+      ce_stat_hit_saved(b.rows[k]->text_len);
+      free((void *)b.vals[k]);
     }
   }
-  free(keys);
-  free(lens);
-  free(val_lens);
-  free(vals);
-  free(stored);
-  free(put);
+  put_batch_free(&b);
   return n_miss;
 }
 
@@ -322,51 +357,35 @@ static int write_back(warm_state *st, queued **rows, size_t n, size_t u0,
     chunk = 1;
   if (chunk > n)
     chunk = n;
-  uint8_t *entries = malloc(chunk * esize), *stored = malloc(chunk);
-  const char **keys = malloc(chunk * sizeof *keys);
-  size_t *key_lens = malloc(chunk * sizeof *key_lens);
-  const uint8_t **vals = malloc(chunk * sizeof *vals);
-  size_t *val_lens = malloc(chunk * sizeof *val_lens);
-  queued **put = malloc(chunk * sizeof *put);
-  int rc = -1;
-  if (!entries || !stored || !keys || !key_lens || !vals || !val_lens || !put)
-    goto done;
+  put_batch b;
+  uint8_t *entries = malloc(chunk * esize);
+  int rc = put_batch_alloc(&b, chunk) || !entries ? -1 : 0;
   int local_on = st->cfg.local_cache_mb > 0;
-  for (size_t i = 0; i < n;) {
-    size_t n_put = 0;
-    for (; i < n && n_put < chunk; i++) {
+  for (size_t i = 0; !rc && i < n;) {
+    b.n = 0;
+    for (; i < n && b.n < chunk; i++) {
       queued *r = rows[i];
       if (!ok[r->unique - u0])
         continue;
       const uint8_t *v = vecs + (r->unique - u0) * (size_t)dims * 4;
-      ce_entry_encode(r->hash, v, dims, entries + n_put * esize);
-      keys[n_put] = st->arena + r->key_off;
-      key_lens[n_put] = r->key_len;
-      vals[n_put] = entries + n_put * esize;
-      val_lens[n_put] = esize;
-      put[n_put++] = r;
+      uint8_t *e = entries + b.n * esize;
+      ce_entry_encode(r->hash, v, dims, e);
+      put_add(&b, st, r, e, esize);
     }
-    ce_cache_mset(&st->cfg, keys, key_lens, vals, val_lens, n_put,
-                  st->cfg.ttl, stored);
-    for (size_t k = 0; k < n_put; k++) {
-      put[k]->stored = stored[k];
-      ce_local_put(keys[k], key_lens[k], put[k]->hash,
-                   vals[k] + CE_ENTRY_HEADER, dims,
+    put_send(&b, st);
+    for (size_t k = 0; k < b.n; k++) {
+      queued *r = b.rows[k];
+      r->stored = b.stored[k];
+      ce_local_put(b.keys[k], b.key_lens[k], r->hash,
+                   b.vals[k] + CE_ENTRY_HEADER, dims,
                    (long long)st->cfg.ttl * 1000);
-      put[k]->hit = stored[k];
-      if (stored[k] || local_on)
+      r->hit = b.stored[k];
+      if (b.stored[k] || local_on)
         st->count++;
     }
   }
-  rc = 0;
-done:
   free(entries);
-  free(stored);
-  free(keys);
-  free(key_lens);
-  free(vals);
-  free(val_lens);
-  free(put);
+  put_batch_free(&b);
   return rc;
 }
 
@@ -651,60 +670,82 @@ static void list_settled(warm_state *st, const char **keys, size_t *key_lens,
   ce_readahead_list(keys, key_lens, m, dims);
 }
 
-/* Looks every queued row up, puts back in Redis the local copies it lost,
- * embeds the misses (identical texts once) slice by slice, stores the
- * results; counts cached rows; lists them for read-ahead; empties the
- * queue. */
-static void flush(warm_state *st) {
-  size_t n = st->n, n_miss, n_unique, n_restore, n_pay, u0 = 0, u1;
-  const char **keys = NULL;
-  size_t *key_lens = NULL, *group = NULL;
-  queued **miss = NULL, **rest = NULL;
-  uint8_t *probe = NULL;
-  lookup_ctx lc = {st, ce_dims_expected(&st->cfg), 0};
-  ce_claims cs;
-  ce_claim *claims;
+/* A flush's working arrays, one slot per queued row (group: one more),
+ * taken and freed together. */
+typedef struct {
+  const char **keys;
+  size_t *key_lens;
+  uint8_t *probe;   /* the row has a local copy: is it in Redis too? */
+  queued **miss;    /* the misses; grouped by text once deduped */
+  queued **restore; /* rows with a local copy that Redis lost */
+  size_t *group;    /* group[u]: the first miss of unique text u */
+} flush_scratch;
 
-  if (!n)
-    return;
-  if (ce_server_killed()) /* KILL QUERY: no new work, the statement ends */
-    goto done;
-  ce_server_progress_add(0, n);
-  keys = malloc(n * sizeof *keys);
-  key_lens = malloc(n * sizeof *key_lens);
-  miss = malloc(n * sizeof *miss);
-  rest = malloc(n * sizeof *rest);
-  probe = malloc(n);
-  group = malloc((n + 1) * sizeof *group);
-  if (!keys || !key_lens || !miss || !rest || !probe || !group)
-    goto oom;
-  n_miss = lookup(st, &lc, keys, key_lens, probe, miss, rest, &n_restore);
-  n_miss = restore(st, rest, n_restore, miss, n_miss);
-  n_unique = dedupe(miss, n_miss, group);
-  claims = claim_misses(st, &cs, miss, group, n_unique, &n_pay);
+/* 0, or -1 out of memory (scratch_free frees what was taken). */
+static int scratch_alloc(flush_scratch *s, size_t n) {
+  s->keys = malloc(n * sizeof *s->keys);
+  s->key_lens = malloc(n * sizeof *s->key_lens);
+  s->probe = malloc(n);
+  s->miss = malloc(n * sizeof *s->miss);
+  s->restore = malloc(n * sizeof *s->restore);
+  s->group = malloc((n + 1) * sizeof *s->group);
+  return s->keys && s->key_lens && s->probe && s->miss && s->restore && s->group
+             ? 0
+             : -1;
+}
+
+static void scratch_free(flush_scratch *s) {
+  free(s->keys);
+  free(s->key_lens);
+  free(s->probe);
+  free(s->miss);
+  free(s->restore);
+  free(s->group);
+}
+
+/* The steps of a flush: looks every queued row up, puts back in Redis the
+ * local copies it lost, embeds the misses (identical texts once) slice by
+ * slice while claiming them (single-flight), stores the results, settles
+ * the claims others pay for; counts cached rows; lists them for
+ * read-ahead. 0, or -1 out of memory. */
+static int flush_rows(warm_state *st, flush_scratch *s) {
+  lookup_ctx lc = {st, ce_dims_expected(&st->cfg), 0};
+  size_t n_restore, n_pay, u0 = 0, u1;
+  ce_claims cs;
+  size_t n_miss = lookup(st, &lc, s->keys, s->key_lens, s->probe, s->miss,
+                         s->restore, &n_restore);
+  n_miss = restore(st, s->restore, n_restore, s->miss, n_miss);
+  size_t n_unique = dedupe(s->miss, n_miss, s->group);
+  ce_claim *claims = claim_misses(st, &cs, s->miss, s->group, n_unique, &n_pay);
   int failed = 0;
   for (; u0 < n_pay && !ce_server_killed() && !failed; u0 = u1) {
     u1 = slice_end(st, u0, n_pay);
-    failed = embed_slice(st, miss, group, u0, u1, &lc.dims, &cs, claims);
+    failed = embed_slice(st, s->miss, s->group, u0, u1, &lc.dims, &cs, claims);
   }
-  if (settle_claims(st, &cs, claims, miss, group, u0, n_pay, n_unique,
+  if (settle_claims(st, &cs, claims, s->miss, s->group, u0, n_pay, n_unique,
                     &lc.dims) ||
       failed)
-    goto oom;
-  list_settled(st, keys, key_lens, lc.dims);
-  goto done;
+    return -1;
+  list_settled(st, s->keys, s->key_lens, lc.dims);
+  return 0;
+}
 
-oom:
-  ce_log_limited(&warm_rl, NULL,
-                 "warm-up: out of memory for %zu rows; they are not cached", n);
-done:
+/* Warms the queued rows (flush_rows) and empties the queue. */
+static void flush(warm_state *st) {
+  size_t n = st->n;
+  if (!n)
+    return;
+  if (!ce_server_killed()) { /* KILL QUERY: no new work, the statement ends */
+    flush_scratch s;
+    ce_server_progress_add(0, n);
+    if (scratch_alloc(&s, n) || flush_rows(st, &s))
+      ce_log_limited(&warm_rl, NULL,
+                     "warm-up: out of memory for %zu rows; they are not "
+                     "cached",
+                     n);
+    scratch_free(&s);
+  }
   ce_server_progress_settle();
-  free(keys);
-  free(key_lens);
-  free(miss);
-  free(rest);
-  free(probe);
-  free(group);
   st->n = 0;
   st->arena_len = 0;
 }

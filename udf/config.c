@@ -364,26 +364,28 @@ static char *unquote(char *v) {
   return v;
 }
 
-/* One `key = value` line of the section: 0, 1 = bad value, 2 = malformed. */
-static int ini_line(ce_config *c, char *s, int lineno, char *err,
-                    size_t errlen) {
+typedef enum { LINE_OK, LINE_BAD_VALUE, LINE_MALFORMED } line_status;
+
+/* One `key = value` line of the section; a failure comes with err. */
+static line_status ini_line(ce_config *c, char *s, int lineno, char *err,
+                            size_t errlen) {
   char *eq = strchr(s, '=');
   if (!eq) {
     snprintf(err, errlen, "expected key = value");
-    return 2;
+    return LINE_MALFORMED;
   }
   *eq = '\0';
   const ce_setting *set = ce_setting_find(trim(s));
   if (!set) {
     snprintf(err, errlen, "unknown setting '%.40s'", trim(s));
-    return 2;
+    return LINE_MALFORMED;
   }
   if (set_value(c, set, unquote(trim(eq + 1)), err, errlen) == 0)
-    return 0;
+    return LINE_OK;
   char where[48];
   snprintf(where, sizeof where, "config line %d", lineno);
   consequence(c, set, where, err, errlen);
-  return 1;
+  return LINE_BAD_VALUE;
 }
 
 int ce_config_parse_ini(ce_config *c, const char *text, size_t len,
@@ -427,11 +429,11 @@ int ce_config_parse_ini(ce_config *c, const char *text, size_t len,
     }
     if (!in_section)
       continue;
-    int rc = ini_line(c, s, lineno, err, sizeof err);
-    if (rc && report)
+    line_status rc = ini_line(c, s, lineno, err, sizeof err);
+    if (rc != LINE_OK && report)
       report(ctx, lineno, err);
-    bad += rc == 1;
-    broken += rc == 2;
+    bad += rc == LINE_BAD_VALUE;
+    broken += rc == LINE_MALFORMED;
   }
   if (malformed)
     *malformed = broken;

@@ -12,6 +12,8 @@
  * file that cannot be read or parsed, or that others can write, keeps the
  * last good settings (at the first load: both paths disabled). Any other
  * bad value: one log line, the default applies. */
+/* Conventions for all of udf/ (return codes, names, messages, headers):
+ * ARCHITECTURE.md, "Conventions". */
 #ifndef CE_CONFIG_H
 #define CE_CONFIG_H
 

@@ -30,7 +30,8 @@ static struct {
 } learned[LEARNED_MAX];
 static int n_learned;
 
-uint32_t ce_dims_known(const char *model) {
+/* Published sizes; 0 for a model not in the table. */
+static uint32_t known(const char *model) {
   for (size_t i = 0; i < sizeof KNOWN / sizeof KNOWN[0]; i++)
     if (!strcmp(KNOWN[i].model, model))
       return KNOWN[i].dims;
@@ -40,7 +41,7 @@ uint32_t ce_dims_known(const char *model) {
 uint32_t ce_dims_fixed(const ce_config *cfg) {
   if (cfg->dimensions)
     return (uint32_t)cfg->dimensions;
-  return ce_dims_known(cfg->model);
+  return known(cfg->model);
 }
 
 static void make_id(const ce_config *cfg, char *id, size_t cap) {

@@ -32,7 +32,4 @@ uint32_t ce_dims_fixed(const ce_config *cfg);
 int ce_dims_check(const ce_config *cfg, uint32_t dims, char *err,
                   size_t errlen);
 
-/* Published sizes; 0 for a model not in the table. */
-uint32_t ce_dims_known(const char *model);
-
 #endif

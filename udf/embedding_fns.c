@@ -6,6 +6,7 @@
  * NULL in, a BLOB whose length is 0 or not a multiple of 4 or over
  * CE_MAX_DIMS floats, differing lengths or a zero-norm vector (cosine) give
  * NULL (is_null), never *error. */
+#include "udf_args.h"
 #include "udf_entry_points.h"
 
 #include "config.h"
@@ -13,25 +14,10 @@
 #include "vector.h"
 
 #include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
 
 #define COSINE_SIGNATURE "embedding_cosine(a, b)"
 #define DIMS_SIGNATURE "embedding_dims(v)"
 #define JSON_SIGNATURE "embedding_to_json(v)"
-
-/* Checks the argument count; every argument is read as a binary string. */
-static int check_args(UDF_ARGS *args, unsigned want, const char *signature,
-                      char *message) {
-  if (args->arg_count != want) {
-    snprintf(message, MYSQL_ERRMSG_SIZE, "%s expects %u argument%s, got %u",
-             signature, want, want == 1 ? "" : "s", args->arg_count);
-    return 1;
-  }
-  for (unsigned i = 0; i < want; i++)
-    args->arg_type[i] = STRING_RESULT;
-  return 0;
-}
 
 /* The number of float32 values in argument i, or 0 when it is NULL, its
  * length is not a positive multiple of 4, or it holds more than CE_MAX_DIMS
@@ -50,7 +36,8 @@ static size_t vec_dims(UDF_ARGS *args, unsigned i) {
 
 CE_EXPORT ce_udf_bool embedding_cosine_init(UDF_INIT *initid, UDF_ARGS *args,
                                             char *message) {
-  if (check_args(args, 2, COSINE_SIGNATURE, message))
+  /* Every argument is read as a binary string. */
+  if (ce_udf_args(args, 2, 2, "ss", COSINE_SIGNATURE, message))
     return 1;
   initid->maybe_null = 1;
   initid->decimals = 31; /* NOT_FIXED_DEC: no fixed number of decimals */
@@ -82,7 +69,7 @@ CE_EXPORT double embedding_cosine(UDF_INIT *initid, UDF_ARGS *args,
 
 CE_EXPORT ce_udf_bool embedding_dims_init(UDF_INIT *initid, UDF_ARGS *args,
                                           char *message) {
-  if (check_args(args, 1, DIMS_SIGNATURE, message))
+  if (ce_udf_args(args, 1, 1, "s", DIMS_SIGNATURE, message))
     return 1;
   initid->maybe_null = 1;
   initid->max_length = 11;
@@ -108,21 +95,11 @@ CE_EXPORT long long embedding_dims(UDF_INIT *initid, UDF_ARGS *args,
 
 /* ---- embedding_to_json(v) ---- */
 
-typedef struct {
-  char *buf; /* the row's text; grown when a longer vector comes */
-  size_t cap;
-} json_state;
-
 CE_EXPORT ce_udf_bool embedding_to_json_init(UDF_INIT *initid, UDF_ARGS *args,
                                              char *message) {
-  if (check_args(args, 1, JSON_SIGNATURE, message))
+  if (ce_udf_args(args, 1, 1, "s", JSON_SIGNATURE, message) ||
+      ce_udf_buf_init(initid, "embedding_to_json", message))
     return 1;
-  json_state *st = calloc(1, sizeof *st);
-  if (!st) {
-    snprintf(message, MYSQL_ERRMSG_SIZE, "embedding_to_json: out of memory");
-    return 1;
-  }
-  initid->ptr = (char *)st;
   initid->maybe_null = 1;
   initid->const_item = 0;
   /* Longest text of the longest vector cached_embed can return. */
@@ -131,18 +108,13 @@ CE_EXPORT ce_udf_bool embedding_to_json_init(UDF_INIT *initid, UDF_ARGS *args,
 }
 
 CE_EXPORT void embedding_to_json_deinit(UDF_INIT *initid) {
-  json_state *st = (json_state *)initid->ptr;
-  if (!st)
-    return;
-  free(st->buf);
-  free(st);
-  initid->ptr = NULL;
+  ce_udf_buf_deinit(initid);
 }
 
 CE_EXPORT char *embedding_to_json(UDF_INIT *initid, UDF_ARGS *args,
                                   char *result, unsigned long *length,
                                   ce_udf_flag *is_null, ce_udf_flag *error) {
-  json_state *st = (json_state *)initid->ptr;
+  ce_udf_buf *st = (ce_udf_buf *)initid->ptr; /* the row's text */
   size_t d = vec_dims(args, 0);
   (void)result;
   (void)error;

@@ -1,6 +1,10 @@
 #include "flight.h"
 
+#include "cache_entry.h"
+#include "cache_key.h"
 #include "clock.h"
+#include "hex.h"
+#include "redis_cache.h"
 #include "share.h"
 #include "stats.h"
 
@@ -15,13 +19,15 @@
 /* A sanity cap on any wait here, whatever a lock's lifetime says. */
 #define CE_FLIGHT_WAIT_CAP_MS (3600L * 1000)
 
-long ce_flight_pay_ms(const ce_config *cfg) {
+/* How long one paying caller may take: a direct or shared request. */
+static long flight_pay_ms(const ce_config *cfg) {
   long one = cfg->timeout_ms + CE_SHARE_MARGIN_MS;
   return cfg->share_requests ? 2 * one : one;
 }
 
-size_t ce_lock_key(const ce_config *cfg, const uint8_t id[CE_SHA256_LEN],
-                   char *out) {
+/* The lock key of an identity into out (CE_LOCK_KEY_MAX); its length. */
+static size_t lock_key(const ce_config *cfg, const uint8_t id[CE_SHA256_LEN],
+                       char *out) {
   char hex[2 * CE_SHA256_LEN + 1];
   ce_hex(id, CE_SHA256_LEN, hex);
   return (size_t)sprintf(out, "%s" CE_KEY_VERSION "lock:%s", cfg->key_prefix,
@@ -46,14 +52,15 @@ static void make_nonce(void) {
   ce_hex(r, sizeof r, nonce);
 }
 
-size_t ce_lock_owner(char out[CE_LOCK_OWNER_MAX]) {
+/* A value no other caller, in any process, uses: "o:<random>:<n>". */
+static size_t lock_owner(char out[CE_LOCK_OWNER_MAX]) {
   pthread_once(&nonce_once, make_nonce);
   unsigned long n = __atomic_add_fetch(&owner_seq, 1, __ATOMIC_RELAXED);
   return (size_t)snprintf(out, CE_LOCK_OWNER_MAX, "o:%s:%lu", nonce, n);
 }
 
 static long lock_ms(const ce_config *cfg) {
-  return ce_flight_pay_ms(cfg) + CE_LOCK_MARGIN_MS;
+  return flight_pay_ms(cfg) + CE_LOCK_MARGIN_MS;
 }
 
 /* Counts a row served by another's request. */
@@ -223,16 +230,16 @@ static void back_off(long *delay, long long until) {
 
 /* The lock of `r` went without an entry (its holder failed or died), or
  * its "done" note names an entry that is gone: takes the lock (SET NX, or
- * the note swapped for our owner value). 1 taken, 0 someone else was
- * first, -1 Redis unavailable. */
-static int take_over(const ce_config *cfg, remote *r, const char *owner,
-                     size_t owner_len) {
+ * the note swapped for our owner value). CE_LOCK_NOT_OURS: someone else
+ * was first. */
+static ce_lock_result take_over(const ce_config *cfg, remote *r,
+                                const char *owner, size_t owner_len) {
   if (!r->note)
     return ce_cache_lock(cfg, r->lock, r->lock_len, owner, owner_len,
                          lock_ms(cfg));
   char *was = malloc(r->note_len + 3);
   if (!was)
-    return -1;
+    return CE_LOCK_NO_REDIS; /* out of memory: pay, as without Redis */
   memcpy(was, "d:", 2);
   memcpy(was + 2, r->note, r->note_len + 1);
   const char *keys[1] = {r->lock}, *vals[1] = {owner};
@@ -240,7 +247,7 @@ static int take_over(const ce_config *cfg, remote *r, const char *owner,
   size_t got = ce_cache_lock_end_many(cfg, keys, lens, 1, was, r->note_len + 2,
                                       vals, val_lens, lock_ms(cfg));
   free(was);
-  return got ? 1 : 0;
+  return got ? CE_LOCK_OK : CE_LOCK_NOT_OURS;
 }
 
 /* ---- one miss ---- */
@@ -252,8 +259,8 @@ static void lead_fail(ce_miss *m, const char *cls, const char *err) {
 }
 
 /* Another server holds the lock: wait for its entry, or take over. */
-static int wait_remote(ce_miss *m, ce_miss_take take, void *ctx, char *err,
-                       size_t errlen, const char **cls) {
+static ce_miss_role wait_remote(ce_miss *m, ce_miss_take take, void *ctx,
+                                char *err, size_t errlen, const char **cls) {
   const ce_config *cfg = m->cfg;
   remote r;
   remote *rp = &r;
@@ -267,7 +274,7 @@ static int wait_remote(ce_miss *m, ce_miss_take take, void *ctx, char *err,
   r.lock_len = m->lock_len;
   long long cap = start + lock_ms(cfg) + CE_LOCK_MARGIN_MS;
   if (m->f)
-    ce_flight_extend(m->f, cap + ce_flight_pay_ms(cfg));
+    ce_flight_extend(m->f, cap + flight_pay_ms(cfg));
   for (int first = 1;; first = 0) {
     if (!first)
       back_off(&delay, r.until ? r.until : cap);
@@ -291,11 +298,11 @@ static int wait_remote(ce_miss *m, ce_miss_take take, void *ctx, char *err,
       return CE_MISS_PAY;
     }
     if (r.state == R_GONE) { /* no entry: whoever asks first pays */
-      int got = take_over(cfg, &r, m->owner, m->owner_len);
-      if (got != 0) {
-        m->locked = got == 1;
+      ce_lock_result got = take_over(cfg, &r, m->owner, m->owner_len);
+      if (got != CE_LOCK_NOT_OURS) {
+        m->locked = got == CE_LOCK_OK;
         if (m->f)
-          ce_flight_extend(m->f, ce_mono_ms() + ce_flight_pay_ms(cfg) +
+          ce_flight_extend(m->f, ce_mono_ms() + flight_pay_ms(cfg) +
                                      CE_LOCK_MARGIN_MS);
         remote_free(&r);
         return CE_MISS_PAY;
@@ -336,12 +343,12 @@ static int take_flight(void *ctx, const ce_flight_result *r) {
   return tc->take(tc->ctx, r->vec, r->dims, r->key, r->key_len);
 }
 
-int ce_miss_begin(ce_miss *m, const ce_config *cfg,
-                  const uint8_t id[CE_SHA256_LEN],
-                  const uint8_t hash[CE_SHA256_LEN], size_t text_len,
-                  uint32_t want_dims, const char *key, size_t key_len,
-                  ce_miss_take take, void *ctx, char *err, size_t errlen,
-                  const char **cls) {
+ce_miss_role ce_miss_begin(ce_miss *m, const ce_config *cfg,
+                           const uint8_t id[CE_SHA256_LEN],
+                           const uint8_t hash[CE_SHA256_LEN], size_t text_len,
+                           uint32_t want_dims, const char *key, size_t key_len,
+                           ce_miss_take take, void *ctx, char *err,
+                           size_t errlen, const char **cls) {
   ce_flight *f;
   memset(m, 0, sizeof *m);
   m->cfg = cfg;
@@ -352,27 +359,26 @@ int ce_miss_begin(ce_miss *m, const ce_config *cfg,
   m->key = key;
   m->key_len = key_len;
   long long now = ce_mono_ms();
-  int role =
-      ce_flight_claim(id, now + ce_flight_pay_ms(cfg) + CE_LOCK_MARGIN_MS, &f);
+  ce_flight_role role =
+      ce_flight_claim(id, now + flight_pay_ms(cfg) + CE_LOCK_MARGIN_MS, &f);
   if (role == CE_FLIGHT_WAIT) {
     take_ctx tc = {take, ctx, 0};
-    int rc = ce_flight_wait(f, now + CE_FLIGHT_WAIT_CAP_MS, take_flight, &tc,
-                            err, errlen, cls);
-    if (rc)
+    if (ce_flight_wait(f, now + CE_FLIGHT_WAIT_CAP_MS, take_flight, &tc, err,
+                       errlen, cls) != CE_FLIGHT_TAKEN)
       return CE_MISS_FAILED;
     count_waited(tc.tokens, text_len);
     return CE_MISS_SERVED;
   }
-  m->f = role == CE_FLIGHT_LEAD ? f : NULL; /* -1: no single-flight here */
-  m->lock_len = ce_lock_key(cfg, id, m->lock);
-  m->owner_len = ce_lock_owner(m->owner);
-  int got = ce_cache_lock(cfg, m->lock, m->lock_len, m->owner, m->owner_len,
-                          lock_ms(cfg));
-  if (got == 1) {
+  m->f = role == CE_FLIGHT_LEAD ? f : NULL; /* ALONE: no single-flight */
+  m->lock_len = lock_key(cfg, id, m->lock);
+  m->owner_len = lock_owner(m->owner);
+  ce_lock_result got = ce_cache_lock(cfg, m->lock, m->lock_len, m->owner,
+                                     m->owner_len, lock_ms(cfg));
+  if (got == CE_LOCK_OK) {
     m->locked = 1;
     return CE_MISS_PAY;
   }
-  if (got < 0) /* Redis unavailable: pay */
+  if (got == CE_LOCK_NO_REDIS) /* Redis unavailable: pay */
     return CE_MISS_PAY;
   return wait_remote(m, take, ctx, err, errlen, cls);
 }
@@ -456,10 +462,10 @@ void ce_claims_take(ce_claims *cs, const ce_config *cfg, uint32_t want_dims,
   cs->want_dims = want_dims;
   cs->lock_ms = pay_ms + CE_LOCK_MARGIN_MS;
   cs->pay_until = now + pay_ms + CE_LOCK_MARGIN_MS;
-  cs->owner_len = ce_lock_owner(cs->owner);
+  cs->owner_len = lock_owner(cs->owner);
   size_t n_lead = 0;
   for (size_t i = 0; i < n; i++) {
-    int r = ce_flight_claim(c[i].id, cs->pay_until, &c[i].f);
+    ce_flight_role r = ce_flight_claim(c[i].id, cs->pay_until, &c[i].f);
     c[i].role = r == CE_FLIGHT_WAIT ? CE_CLAIM_WAIT : CE_CLAIM_PAY;
     c[i].locked = 0;
     c[i].note = NULL;
@@ -482,7 +488,7 @@ void ce_claims_take(ce_claims *cs, const ce_config *cfg, uint32_t want_dims,
     if (c[i].role != CE_CLAIM_PAY)
       continue;
     keys[k] = locks + k * CE_LOCK_KEY_MAX;
-    lens[k] = ce_lock_key(cfg, c[i].id, locks + k * CE_LOCK_KEY_MAX);
+    lens[k] = lock_key(cfg, c[i].id, locks + k * CE_LOCK_KEY_MAX);
     which[k++] = i;
   }
   ce_cache_lock_many(cfg, keys, lens, k, cs->owner, cs->owner_len, cs->lock_ms,
@@ -490,8 +496,8 @@ void ce_claims_take(ce_claims *cs, const ce_config *cfg, uint32_t want_dims,
   size_t n_held = 0;
   for (size_t j = 0; j < k; j++) {
     ce_claim *cl = &c[which[j]];
-    cl->locked = got[j] == 1;
-    if (got[j] == 0) {
+    cl->locked = got[j] == CE_LOCK_OK;
+    if (got[j] == CE_LOCK_NOT_OURS) {
       cl->role = CE_CLAIM_HELD;
       if (cl->f) /* our waiters wait for our pay phase, then the lock */
         ce_flight_extend(cl->f,
@@ -536,7 +542,7 @@ void ce_claims_publish(ce_claims *cs, ce_claim *c, size_t n,
     if (!cl->locked || !keys || !lens || !vals || !val_lens || !locks)
       continue;
     keys[k] = locks + k * CE_LOCK_KEY_MAX;
-    lens[k] = ce_lock_key(cs->cfg, cl->id, locks + k * CE_LOCK_KEY_MAX);
+    lens[k] = lock_key(cs->cfg, cl->id, locks + k * CE_LOCK_KEY_MAX);
     vals[k] = NULL;
     val_lens[k] = 0;
     if (good && stored[i]) {
@@ -578,6 +584,81 @@ static int take_each(void *ctx, const ce_flight_result *r) {
   return 0;
 }
 
+/* The remotes of the HELD claims among c[0..n) into rs (their "done" notes
+ * move there), the claims' indexes into idx; returns how many. */
+static size_t held_remotes(const ce_claims *cs, ce_claim *c, size_t n,
+                           remote *rs, size_t *idx) {
+  size_t k = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (c[i].role != CE_CLAIM_HELD)
+      continue;
+    rs[k].hash = c[i].hash;
+    rs[k].key = c[i].key;
+    rs[k].key_len = c[i].key_len;
+    rs[k].lock_len = lock_key(cs->cfg, c[i].id, rs[k].lock);
+    if (c[i].note) { /* read when the lock was refused: it may be gone by
+                        the time our own requests are over, its entry not */
+      rs[k].note = c[i].note;
+      rs[k].note_len = strlen(c[i].note);
+      c[i].note = NULL;
+    }
+    idx[k++] = i;
+  }
+  return k;
+}
+
+/* Out of memory for the wait: the notes go, and this server's waiters on
+ * the HELD claims get an error. */
+static void fail_held(ce_claim *c, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    free(c[i].note);
+    c[i].note = NULL;
+    if (c[i].role == CE_CLAIM_HELD && c[i].f) {
+      ce_flight_fail(c[i].f, CE_FAIL_LOCAL, "out of memory");
+      c[i].f = NULL;
+    }
+  }
+}
+
+/* Waits the back-off (never past the soonest deadline), then polls the
+ * remotes of rs[0..k) still waiting, in one round; a remote whose round
+ * Redis missed asks again (up to 3 times). Returns how many were polled. */
+static size_t poll_held(const ce_claims *cs, remote *rs, size_t k,
+                        remote **pending, long *delay, long long cap) {
+  long long soonest = cap;
+  for (size_t j = 0; j < k; j++)
+    if (rs[j].until && rs[j].until < soonest)
+      soonest = rs[j].until;
+  back_off(delay, soonest);
+  size_t m = 0;
+  for (size_t j = 0; j < k; j++)
+    if (rs[j].state == R_WAITING)
+      pending[m++] = &rs[j];
+  if (!m)
+    return 0;
+  poll_round(cs->cfg, pending, m, cs->want_dims);
+  for (size_t j = 0; j < m; j++) /* a round Redis missed: ask again */
+    if (pending[j]->state == R_ERROR && ++pending[j]->errors < 3)
+      pending[j]->state = R_WAITING;
+  return m;
+}
+
+/* Hands on the outcome of remote r, of claim i (cl): its vector to `each`
+ * and this server's waiters. A wait that gave nothing keeps the claim's
+ * flight: the caller pays for it and publishes. */
+static void settle_remote(each_ctx *ec, remote *r, ce_claim *cl, size_t i) {
+  r->settled = 1;
+  if (r->state == R_SERVED) {
+    ec->each(ec->ctx, i, r->vec, r->dims, r->src, r->src_len);
+    count_waited(0, cl->text_len);
+    if (cl->f)
+      ce_flight_publish(cl->f, r->vec, r->dims, 0, r->src, r->src_len);
+    cl->f = NULL;
+  } /* else the caller pays for it and publishes (f kept) */
+  if (r->state == R_WAITING)
+    r->state = R_GONE;
+}
+
 /* The HELD claims: poll their locks and keys together until each is
  * served, gone or out of time. */
 static void settle_held(ce_claims *cs, ce_claim *c, size_t n, each_ctx *ec) {
@@ -588,78 +669,24 @@ static void settle_held(ce_claims *cs, ce_claim *c, size_t n, each_ctx *ec) {
   long delay = CE_LOCK_POLL_MIN_MS;
   long long cap = ce_mono_ms() + cs->lock_ms + CE_LOCK_MARGIN_MS;
   if (!rs || !pending || !idx)
-    goto fail_all;
-  for (size_t i = 0; i < n; i++) {
-    if (c[i].role != CE_CLAIM_HELD)
-      continue;
-    rs[k].hash = c[i].hash;
-    rs[k].key = c[i].key;
-    rs[k].key_len = c[i].key_len;
-    rs[k].lock_len = ce_lock_key(cs->cfg, c[i].id, rs[k].lock);
-    if (c[i].note) { /* read when the lock was refused: it may be gone by
-                        the time our own requests are over, its entry not */
-      rs[k].note = c[i].note;
-      rs[k].note_len = strlen(c[i].note);
-      c[i].note = NULL;
-    }
-    idx[k++] = i;
-  }
-  while (k) {
-    long long soonest = cap;
-    for (size_t j = 0; j < k; j++)
-      if (rs[j].until && rs[j].until < soonest)
-        soonest = rs[j].until;
-    back_off(&delay, soonest);
-    size_t m = 0;
-    for (size_t j = 0; j < k; j++)
-      if (rs[j].state == R_WAITING)
-        pending[m++] = &rs[j];
-    if (!m)
-      break;
-    poll_round(cs->cfg, pending, m, cs->want_dims);
-    for (size_t j = 0; j < m; j++) /* a round Redis missed: ask again */
-      if (pending[j]->state == R_ERROR && ++pending[j]->errors < 3)
-        pending[j]->state = R_WAITING;
+    fail_held(c, n);
+  else
+    k = held_remotes(cs, c, n, rs, idx);
+  while (k && poll_held(cs, rs, k, pending, &delay, cap)) {
     long long now = ce_mono_ms();
     size_t left = 0;
     for (size_t j = 0; j < k; j++) {
       remote *r = &rs[j];
-      ce_claim *cl = &c[idx[j]];
-      if (r->state == R_WAITING && now < (r->until ? r->until : cap)) {
+      if (r->state == R_WAITING && now < (r->until ? r->until : cap))
         left++;
-        continue;
-      }
-      if (r->settled)
-        continue;
-      r->settled = 1;
-      if (r->state == R_SERVED) {
-        ec->each(ec->ctx, idx[j], r->vec, r->dims, r->src, r->src_len);
-        count_waited(0, cl->text_len);
-        if (cl->f)
-          ce_flight_publish(cl->f, r->vec, r->dims, 0, r->src, r->src_len);
-        cl->f = NULL;
-      } /* else the caller pays for it and publishes (f kept) */
-      if (r->state == R_WAITING)
-        r->state = R_GONE;
+      else if (!r->settled)
+        settle_remote(ec, r, &c[idx[j]], idx[j]);
     }
     if (!left)
       break;
   }
   for (size_t j = 0; j < k; j++)
     remote_free(&rs[j]);
-  free(rs);
-  free(pending);
-  free(idx);
-  return;
-fail_all:
-  for (size_t i = 0; i < n; i++) {
-    free(c[i].note);
-    c[i].note = NULL;
-    if (c[i].role == CE_CLAIM_HELD && c[i].f) {
-      ce_flight_fail(c[i].f, CE_FAIL_LOCAL, "out of memory");
-      c[i].f = NULL;
-    }
-  }
   free(rs);
   free(pending);
   free(idx);
@@ -683,7 +710,7 @@ void ce_claims_settle(ce_claims *cs, ce_claim *c, size_t n,
       continue;
     ec.i = i;
     if (ce_flight_wait(c[i].f, ce_mono_ms() + CE_FLIGHT_WAIT_CAP_MS, take_each,
-                       &ec, err, sizeof err, &cls) == 0)
+                       &ec, err, sizeof err, &cls) == CE_FLIGHT_TAKEN)
       count_waited(ec.tokens, c[i].text_len);
     c[i].f = NULL;
   }

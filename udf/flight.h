@@ -1,6 +1,6 @@
 /* A miss paid once, across the sessions of a server and across servers
  * that share Redis. Used by the row function (one miss) and the warm-up
- * (many at once); both key a miss by its entry identity (entry.h:
+ * (many at once); both key a miss by its entry identity (cache_key.h:
  * ce_entry_identity — model, dimensions, task, text), not by its Redis key.
  *
  * In the server: the first miss of an identity leads (inflight.h); the
@@ -22,16 +22,14 @@
  * taken by whoever asks first, who pays (one takes over; the others go on
  * waiting). Redis unavailable: pay, as without single-flight.
  *
- * Lock lifetime: the longest a holder may pay (ce_flight_pay_ms: a shared
- * request waits for the one in flight, then goes: 2 × (timeout_ms +
- * CE_SHARE_MARGIN_MS)) + CE_LOCK_MARGIN_MS; for a warm-up, what its
- * requests may take. A holder that dies costs at most that. */
+ * Lock lifetime: the longest a holder may pay (a shared request waits for
+ * the one in flight, then goes: 2 × (timeout_ms + CE_SHARE_MARGIN_MS)) +
+ * CE_LOCK_MARGIN_MS; for a warm-up, what its requests may take. A holder
+ * that dies costs at most that. */
 #ifndef CE_FLIGHT_H
 #define CE_FLIGHT_H
 
-#include "cache.h"
 #include "config.h"
-#include "entry.h"
 #include "inflight.h"
 
 #include <stddef.h>
@@ -46,19 +44,11 @@
 #define CE_LOCK_OWNER_MAX 64
 
 /* ce_miss_begin's answers. */
-#define CE_MISS_PAY 0    /* the caller pays, then ce_miss_done / _fail */
-#define CE_MISS_SERVED 1 /* the vector came from another's request */
-#define CE_MISS_FAILED 2 /* err: the leader's error, or the wait's */
-
-/* How long one paying caller may take: a direct or shared request. */
-long ce_flight_pay_ms(const ce_config *cfg);
-
-/* The lock key of an identity into out (CE_LOCK_KEY_MAX); its length. */
-size_t ce_lock_key(const ce_config *cfg, const uint8_t id[CE_SHA256_LEN],
-                   char *out);
-
-/* A value no other caller, in any process, uses: "o:<random>:<n>". */
-size_t ce_lock_owner(char out[CE_LOCK_OWNER_MAX]);
+typedef enum {
+  CE_MISS_PAY = 0,    /* the caller pays, then ce_miss_done / _fail */
+  CE_MISS_SERVED = 1, /* the vector came from another's request */
+  CE_MISS_FAILED = 2  /* err: the leader's error, or the wait's */
+} ce_miss_role;
 
 /* A vector from another's request, for the caller to keep: `key` is where
  * it is stored in Redis ("" when nowhere yet), so that the caller stores
@@ -89,12 +79,12 @@ typedef struct ce_miss {
  * CE_MISS_SERVED: take() got the vector (counted as waited, its tokens as
  * saved). CE_MISS_FAILED: err and *cls. CE_MISS_PAY: the caller pays, then
  * ends `m` with ce_miss_done or ce_miss_fail (exactly once). */
-int ce_miss_begin(ce_miss *m, const ce_config *cfg,
-                  const uint8_t id[CE_SHA256_LEN],
-                  const uint8_t hash[CE_SHA256_LEN], size_t text_len,
-                  uint32_t want_dims, const char *key, size_t key_len,
-                  ce_miss_take take, void *ctx, char *err, size_t errlen,
-                  const char **cls);
+ce_miss_role ce_miss_begin(ce_miss *m, const ce_config *cfg,
+                           const uint8_t id[CE_SHA256_LEN],
+                           const uint8_t hash[CE_SHA256_LEN], size_t text_len,
+                           uint32_t want_dims, const char *key, size_t key_len,
+                           ce_miss_take take, void *ctx, char *err,
+                           size_t errlen, const char **cls);
 
 /* The caller paid: stores its entry (`len` bytes, ce_entry_encode) under
  * its key with `ttl` and, holding the lock, turns the lock into the done
@@ -114,9 +104,11 @@ void ce_miss_fail(ce_miss *m, const char *cls, const char *err);
 /* ---- many misses (the warm-up) ---- */
 
 /* The roles of a claim (ce_claims_take). */
-#define CE_CLAIM_PAY 0  /* ours to pay: ce_claims_publish */
-#define CE_CLAIM_WAIT 1 /* another session of this server pays */
-#define CE_CLAIM_HELD 2 /* we lead here; another server holds the lock */
+typedef enum {
+  CE_CLAIM_PAY = 0,  /* ours to pay: ce_claims_publish */
+  CE_CLAIM_WAIT = 1, /* another session of this server pays */
+  CE_CLAIM_HELD = 2  /* we lead here; another server holds the lock */
+} ce_claim_role;
 
 typedef struct ce_claim {
   /* set by the caller */
@@ -126,7 +118,7 @@ typedef struct ce_claim {
   const char *key; /* a key of its rows, where a vector may appear */
   size_t key_len;
   /* set by ce_claims_take */
-  int role;
+  ce_claim_role role;
   int locked;
   ce_flight *f;
   char *note; /* HELD by a "done" note: the key it names (malloc'd) */

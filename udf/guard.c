@@ -1,13 +1,12 @@
 #include "guard.h"
 
 #include "clock.h"
+#include "hash.h"
 #include "log.h"
 
-#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
 #define COST_WINDOW_MS 60000LL
 #define BUCKETS 10
@@ -52,20 +51,7 @@ static struct {
 
 static const char *const STATE_NAMES[] = {"closed", "open", "half_open"};
 
-static void verdict_init(void) {
-  pthread_condattr_t a;
-  pthread_condattr_init(&a);
-  pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
-  pthread_cond_init(&verdict, &a);
-  pthread_condattr_destroy(&a);
-}
-
-static uint64_t hash_str(const char *s) {
-  uint64_t h = 1469598103934665603ULL;
-  for (; *s; s++)
-    h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-  return h;
-}
+static void verdict_init(void) { ce_cond_init_mono(&verdict); }
 
 void ce_guard_set_clock(long long (*now_ms)(void), void (*sleep_ms)(long ms)) {
   pthread_mutex_lock(&mu);
@@ -93,7 +79,7 @@ static void set_state(circuit_state s) {
   __atomic_store_n(&g.state, s, __ATOMIC_RELAXED);
 }
 
-int ce_guard_outcome_for_status(long status) {
+ce_guard_outcome ce_guard_outcome_for_status(long status) {
   if (status >= 200 && status < 300)
     return CE_GUARD_OK;
   if (status == 400 || status == 413 || status == 422)
@@ -141,28 +127,17 @@ static long doubled_period(const ce_config *cfg) {
 /* Waits for a verdict until `left` ms have passed (on the real clock); 1
  * when the wait timed out. */
 static int wait_verdict(long left) {
-  struct timespec ts;
   pthread_once(&verdict_once, verdict_init);
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  ts.tv_sec += left / 1000;
-  ts.tv_nsec += (left % 1000) * 1000000L;
-  if (ts.tv_nsec >= 1000000000L) {
-    ts.tv_sec++;
-    ts.tv_nsec -= 1000000000L;
-  }
-  int rc;
-  do
-    rc = pthread_cond_timedwait(&verdict, &mu, &ts);
-  while (rc == EINTR);
-  return rc == ETIMEDOUT;
+  return ce_cond_wait_until(&verdict, &mu, ce_mono_ms() + left);
 }
 
 /* Circuit part of admit. `logmsg` gets a state-change line to print after
  * unlocking. */
-static int circuit_admit(const ce_config *cfg, long long deadline,
-                         long *later_ms, ce_guard_ticket *mine, char *err,
-                         size_t errlen, char *logmsg, size_t logcap) {
-  uint64_t eh = hash_str(cfg->endpoint);
+static ce_admit_status circuit_admit(const ce_config *cfg, long long deadline,
+                                     long *later_ms, ce_guard_ticket *mine,
+                                     char *err, size_t errlen, char *logmsg,
+                                     size_t logcap) {
+  uint64_t eh = ce_fnv1a_str(cfg->endpoint);
   int timed_out = 0;
   if (cfg->circuit_failures <= 0 || eh != g.endpoint_hash) {
     if (g.state != CLOSED && cfg->circuit_failures > 0)
@@ -266,7 +241,7 @@ static void window_add(const ce_config *cfg, long long now, int ok, long *fail,
 
 void ce_guard_request_done(const ce_config *cfg, ce_guard_ticket *mine) {
   char logmsg[200] = "";
-  int last = mine->last;
+  ce_guard_outcome last = mine->last;
 
   mine->last = CE_GUARD_NOT_SENT; /* counted once */
   if (cfg->circuit_failures <= 0 ||
@@ -274,7 +249,7 @@ void ce_guard_request_done(const ce_config *cfg, ce_guard_ticket *mine) {
     return;
   pthread_mutex_lock(&mu);
   long long now = now_fn();
-  if (g.state == CLOSED && g.endpoint_hash == hash_str(cfg->endpoint)) {
+  if (g.state == CLOSED && g.endpoint_hash == ce_fnv1a_str(cfg->endpoint)) {
     long fail, total;
     window_add(cfg, now, last == CE_GUARD_OK, &fail, &total);
     g.consecutive = last == CE_GUARD_OK ? 0 : g.consecutive + 1;
@@ -308,11 +283,11 @@ void ce_guard_request_done(const ce_config *cfg, ce_guard_ticket *mine) {
 
 /* Cost part of admit; `budget_msg` (cap 200) gets the once-a-window line to
  * print after unlocking. */
-static int budget_admit(const ce_config *cfg, uint64_t estimate,
-                        long long deadline, long *later_ms,
-                        ce_guard_ticket *mine, char *err, size_t errlen,
-                        char *budget_msg) {
-  int rc = CE_ADMIT_GO;
+static ce_admit_status budget_admit(const ce_config *cfg, uint64_t estimate,
+                                    long long deadline, long *later_ms,
+                                    ce_guard_ticket *mine, char *err,
+                                    size_t errlen, char *budget_msg) {
+  ce_admit_status rc = CE_ADMIT_GO;
 
   if (cfg->max_requests_per_minute <= 0 && cfg->max_tokens_per_minute <= 0)
     return CE_ADMIT_GO;
@@ -387,9 +362,10 @@ static int budget_admit(const ce_config *cfg, uint64_t estimate,
   return rc;
 }
 
-int ce_guard_admit(const ce_config *cfg, size_t n_inputs, size_t text_bytes,
-                   long wait_ms, long *later_ms, ce_guard_ticket *mine,
-                   char *err, size_t errlen) {
+ce_admit_status ce_guard_admit(const ce_config *cfg, size_t n_inputs,
+                               size_t text_bytes, long wait_ms, long *later_ms,
+                               ce_guard_ticket *mine, char *err,
+                               size_t errlen) {
   char logmsg[200] = "", budget_msg[200] = "";
   uint64_t estimate = text_bytes / 4;
 
@@ -402,8 +378,8 @@ int ce_guard_admit(const ce_config *cfg, size_t n_inputs, size_t text_bytes,
 
   pthread_mutex_lock(&mu);
   long long deadline = now_fn() + wait_ms;
-  int rc = circuit_admit(cfg, deadline, later_ms, mine, err, errlen, logmsg,
-                         sizeof logmsg);
+  ce_admit_status rc = circuit_admit(cfg, deadline, later_ms, mine, err, errlen,
+                                     logmsg, sizeof logmsg);
   if (rc == CE_ADMIT_GO) {
     rc = budget_admit(cfg, estimate, deadline, later_ms, mine, err, errlen,
                       budget_msg);
@@ -418,8 +394,8 @@ int ce_guard_admit(const ce_config *cfg, size_t n_inputs, size_t text_bytes,
   return rc;
 }
 
-void ce_guard_result(const ce_config *cfg, ce_guard_ticket *mine, int outcome,
-                     uint64_t tokens) {
+void ce_guard_result(const ce_config *cfg, ce_guard_ticket *mine,
+                     ce_guard_outcome outcome, uint64_t tokens) {
   char logmsg[200] = "";
 
   pthread_mutex_lock(&mu);
@@ -440,7 +416,7 @@ void ce_guard_result(const ce_config *cfg, ce_guard_ticket *mine, int outcome,
   int probe = mine->probe && g.state == HALF_OPEN &&
               g.probe_gen == mine->probe_gen;
   if (cfg->circuit_failures > 0 && outcome != CE_GUARD_NOT_SENT &&
-      g.endpoint_hash == hash_str(cfg->endpoint)) {
+      g.endpoint_hash == ce_fnv1a_str(cfg->endpoint)) {
     if (outcome == CE_GUARD_OK || (outcome == CE_GUARD_NEUTRAL && probe)) {
       if (g.state != CLOSED) {
         snprintf(logmsg, sizeof logmsg,

@@ -53,16 +53,22 @@
 #include <stdint.h>
 
 /* Outcomes for ce_guard_result. */
-#define CE_GUARD_FAIL 0
-#define CE_GUARD_OK 1
-#define CE_GUARD_NEUTRAL 2   /* 400/413/422: the provider is up */
-#define CE_GUARD_NOT_SENT -1 /* admitted, but no request went out */
+typedef enum {
+  CE_GUARD_NOT_SENT = -1, /* admitted, but no request went out */
+  CE_GUARD_FAIL = 0,
+  CE_GUARD_OK = 1,
+  CE_GUARD_NEUTRAL = 2 /* 400/413/422: the provider is up */
+} ce_guard_outcome;
 
-/* Answers of ce_guard_admit. */
-#define CE_ADMIT_GO 0
-#define CE_ADMIT_LATER 1     /* non-blocking callers: ask again in *later_ms */
-#define CE_ADMIT_CIRCUIT -1  /* refused: the circuit is open */
-#define CE_ADMIT_BUDGET -2   /* refused: the cost guard's budget is spent */
+/* Answers of ce_guard_admit (and ce_provider_admit). */
+typedef enum {
+  CE_ADMIT_OFF = -3,     /* ce_provider_admit: a bad setting disabled the
+                            provider */
+  CE_ADMIT_BUDGET = -2,  /* refused: the cost guard's budget is spent */
+  CE_ADMIT_CIRCUIT = -1, /* refused: the circuit is open */
+  CE_ADMIT_GO = 0,
+  CE_ADMIT_LATER = 1 /* non-blocking callers: ask again in *later_ms */
+} ce_admit_status;
 
 /* Attempts of a half-open circuit let through at once. */
 #define CE_GUARD_PROBES 3
@@ -78,7 +84,8 @@ typedef struct ce_guard_ticket {
   uint64_t estimate;
   int probe; /* the attempt in flight is a half-open probe */
   unsigned long probe_gen;
-  int last; /* outcome of the last attempt sent; CE_GUARD_NOT_SENT if none */
+  ce_guard_outcome last; /* of the last attempt sent; CE_GUARD_NOT_SENT if
+                            none */
 } ce_guard_ticket;
 
 void ce_guard_ticket_init(ce_guard_ticket *t);
@@ -88,21 +95,21 @@ void ce_guard_ticket_init(ce_guard_ticket *t);
  * may block that long; otherwise it never blocks and answers
  * CE_ADMIT_LATER with the delay in *later_ms. CE_ADMIT_CIRCUIT and
  * CE_ADMIT_BUDGET come with a message in err. */
-int ce_guard_admit(const ce_config *cfg, size_t n_inputs, size_t text_bytes,
-                   long wait_ms, long *later_ms, ce_guard_ticket *t,
-                   char *err, size_t errlen);
+ce_admit_status ce_guard_admit(const ce_config *cfg, size_t n_inputs,
+                               size_t text_bytes, long wait_ms, long *later_ms,
+                               ce_guard_ticket *t, char *err, size_t errlen);
 
 /* After each admitted attempt: one of the outcomes above and the tokens the
  * provider reported (0 = unknown: the estimate stands). */
-void ce_guard_result(const ce_config *cfg, ce_guard_ticket *t, int outcome,
-                     uint64_t tokens);
+void ce_guard_result(const ce_config *cfg, ce_guard_ticket *t,
+                     ce_guard_outcome outcome, uint64_t tokens);
 
 /* Once, when the request is over (success, or no attempt left): counts it
  * in the circuit's window by its last attempt sent. */
 void ce_guard_request_done(const ce_config *cfg, ce_guard_ticket *t);
 
 /* The outcome an HTTP status stands for. */
-int ce_guard_outcome_for_status(long status);
+ce_guard_outcome ce_guard_outcome_for_status(long status);
 
 /* "closed", "open" or "half_open". */
 const char *ce_guard_circuit_state(void);

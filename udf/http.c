@@ -78,13 +78,13 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *ud) {
   return n;
 }
 
-/* Appends one header; on failure the list is kept intact. */
+/* Appends one header: 0, or -1 with the list kept intact. */
 static int add_header(struct curl_slist **list, const char *h) {
   struct curl_slist *l = curl_slist_append(*list, h);
   if (!l)
-    return 0;
+    return -1;
   *list = l;
-  return 1;
+  return 0;
 }
 
 long ce_retry_after_ms(const char *value, size_t len) {
@@ -130,13 +130,13 @@ int ce_http_prepare(ce_http_call *c, const ce_config *cfg, const char *json,
     snprintf(err, errlen, "out of memory for an http handle");
     return -1;
   }
-  int ok = add_header(&c->headers, "Content-Type: application/json") &&
-           add_header(&c->headers, "Accept: application/json") &&
+  int ok = !add_header(&c->headers, "Content-Type: application/json") &&
+           !add_header(&c->headers, "Accept: application/json") &&
            /* "Expect: 100-continue" would cost a round trip per batch. */
-           add_header(&c->headers, "Expect:");
+           !add_header(&c->headers, "Expect:");
   if (ok && cfg->api_key[0]) {
     snprintf(auth, sizeof auth, "Authorization: Bearer %s", cfg->api_key);
-    ok = add_header(&c->headers, auth);
+    ok = !add_header(&c->headers, auth);
     memset(auth, 0, sizeof auth);
   }
   if (!ok) {

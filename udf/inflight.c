@@ -69,8 +69,8 @@ static void unref(ce_flight *f) {
   free(f);
 }
 
-int ce_flight_claim(const uint8_t id[CE_SHA256_LEN], long long deadline_ms,
-                    ce_flight **out) {
+ce_flight_role ce_flight_claim(const uint8_t id[CE_SHA256_LEN],
+                               long long deadline_ms, ce_flight **out) {
   pthread_once(&once, init_shards);
   shard *s = &shards[id[0] % CE_FLIGHT_SHARDS];
   long long now = ce_mono_ms();
@@ -91,7 +91,7 @@ int ce_flight_claim(const uint8_t id[CE_SHA256_LEN], long long deadline_ms,
   if (!f) {
     pthread_mutex_unlock(&s->mu);
     *out = NULL;
-    return -1;
+    return CE_FLIGHT_ALONE;
   }
   memcpy(f->id, id, CE_SHA256_LEN);
   f->state = PENDING;
@@ -159,12 +159,13 @@ void ce_flight_fail(ce_flight *f, const char *cls, const char *err) {
   pthread_mutex_unlock(&s->mu);
 }
 
-int ce_flight_wait(ce_flight *f, long long until_ms,
-                   int (*take)(void *ctx, const ce_flight_result *r), void *ctx,
-                   char *err, size_t errlen, const char **cls) {
+ce_flight_wait_status
+ce_flight_wait(ce_flight *f, long long until_ms,
+               int (*take)(void *ctx, const ce_flight_result *r), void *ctx,
+               char *err, size_t errlen, const char **cls) {
   shard *s = &shards[f->shard];
   long long start = ce_mono_ms();
-  int rc;
+  ce_flight_wait_status rc;
   pthread_mutex_lock(&s->mu);
   while (f->state == PENDING) {
     long long d = f->deadline < until_ms ? f->deadline : until_ms;
@@ -184,20 +185,20 @@ int ce_flight_wait(ce_flight *f, long long until_ms,
   if (state == DONE) {
     /* Immutable once DONE, and alive while we hold our reference. */
     ce_flight_result r = {f->vec, f->dims, f->tokens, f->key, f->key_len};
-    rc = take(ctx, &r) ? 1 : 0;
+    rc = take(ctx, &r) ? CE_FLIGHT_FAILED : CE_FLIGHT_TAKEN;
     if (rc) {
       snprintf(err, errlen, "out of memory for a shared vector");
       *cls = "out of memory";
     }
   } else if (state == FAILED) {
-    rc = 1;
+    rc = CE_FLIGHT_FAILED;
   } else {
     snprintf(err, errlen,
              "waited %lld ms for another session's request of the same "
              "text, which did not finish",
              ce_mono_ms() - start);
     *cls = "single-flight wait timed out";
-    rc = 2;
+    rc = CE_FLIGHT_TIMED_OUT;
   }
   pthread_mutex_lock(&s->mu);
   unref(f);

@@ -1,5 +1,5 @@
 /* Single-flight in a server: a table of the entries being embedded right
- * now, keyed by their identity (entry.h: ce_entry_identity), split in
+ * now, keyed by their identity (cache_key.h: ce_entry_identity), split in
  * shards with a mutex and a condition variable each.
  *
  * The first caller to claim an identity leads: it gets the vector (from
@@ -30,8 +30,18 @@
 typedef struct ce_flight ce_flight;
 
 /* ce_flight_claim's answers. */
-#define CE_FLIGHT_LEAD 0
-#define CE_FLIGHT_WAIT 1
+typedef enum {
+  CE_FLIGHT_ALONE = -1, /* out of memory: go on without single-flight */
+  CE_FLIGHT_LEAD = 0,
+  CE_FLIGHT_WAIT = 1
+} ce_flight_role;
+
+/* ce_flight_wait's answers. */
+typedef enum {
+  CE_FLIGHT_TAKEN = 0,    /* take() was called and returned 0 */
+  CE_FLIGHT_FAILED = 1,   /* the leader failed, or take() returned non-zero */
+  CE_FLIGHT_TIMED_OUT = 2 /* no outcome in time */
+} ce_flight_wait_status;
 
 /* The outcome a waiter reads (valid during its `take` call). */
 typedef struct ce_flight_result {
@@ -45,10 +55,9 @@ typedef struct ce_flight_result {
 /* Claims `id`, with `deadline_ms` (ce_mono_ms time) for a new entry.
  * CE_FLIGHT_LEAD: *out is the caller's own new entry, to end with
  * ce_flight_publish or ce_flight_fail. CE_FLIGHT_WAIT: *out is the
- * leader's entry, to pass to ce_flight_wait. -1: out of memory (*out NULL;
- * go on without single-flight). */
-int ce_flight_claim(const uint8_t id[CE_SHA256_LEN], long long deadline_ms,
-                    ce_flight **out);
+ * leader's entry, to pass to ce_flight_wait. CE_FLIGHT_ALONE: *out NULL. */
+ce_flight_role ce_flight_claim(const uint8_t id[CE_SHA256_LEN],
+                               long long deadline_ms, ce_flight **out);
 
 /* Leader: moves the entry's deadline to `deadline_ms` (never earlier). */
 void ce_flight_extend(ce_flight *f, long long deadline_ms);
@@ -65,13 +74,14 @@ void ce_flight_fail(ce_flight *f, const char *cls, const char *err);
 
 /* Waiter: blocks until the leader ends the entry, its deadline passes or
  * `until_ms` comes, whichever is first, then gives up the reference.
- * 0: take(ctx, result) was called and returned 0; 1: the leader failed
- * (its message in err, its class in *cls) or take() returned non-zero;
- * 2: no outcome in time (err says so; the entry is dropped from the table
- * if its own deadline passed, so the next claim leads). */
-int ce_flight_wait(ce_flight *f, long long until_ms,
-                   int (*take)(void *ctx, const ce_flight_result *r), void *ctx,
-                   char *err, size_t errlen, const char **cls);
+ * CE_FLIGHT_FAILED comes with the leader's message in err and its class in
+ * *cls (or the caller's out of memory); CE_FLIGHT_TIMED_OUT with err saying
+ * so (the entry is dropped from the table if its own deadline passed, so
+ * the next claim leads). */
+ce_flight_wait_status
+ce_flight_wait(ce_flight *f, long long until_ms,
+               int (*take)(void *ctx, const ce_flight_result *r), void *ctx,
+               char *err, size_t errlen, const char **cls);
 
 /* Entries in the table now (tests). */
 size_t ce_flight_pending(void);

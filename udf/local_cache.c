@@ -2,6 +2,7 @@
 
 #include "clock.h"
 #include "config.h"
+#include "hash.h"
 
 #include <pthread.h>
 #include <stdlib.h>
@@ -37,9 +38,7 @@ static void init_shards(void) {
 }
 
 static uint64_t hash_key(const char *k, size_t n) {
-  uint64_t h = 1469598103934665603ULL;
-  for (size_t i = 0; i < n; i++)
-    h = (h ^ (unsigned char)k[i]) * 1099511628211ULL;
+  uint64_t h = ce_fnv1a(k, n);
   return h ^ (h >> 29);
 }
 

@@ -1,5 +1,7 @@
 #include "log.h"
 
+#include "hash.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -41,17 +43,10 @@ void ce_log(const char *fmt, ...) {
   va_end(ap);
 }
 
-static uint64_t fnv1a(const char *s) {
-  uint64_t h = 1469598103934665603ULL;
-  for (; *s; s++)
-    h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-  return h;
-}
-
 int ce_log_limited(ce_ratelimit *rl, const char *cls, const char *fmt, ...) {
   char suffix[64] = "";
   time_t now = time(NULL);
-  uint64_t h = fnv1a(cls ? cls : fmt);
+  uint64_t h = ce_fnv1a_str(cls ? cls : fmt);
   int pass, pick = 0;
 
   pthread_mutex_lock(&rl->mu);

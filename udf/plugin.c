@@ -28,6 +28,7 @@
 #include <mysqld_error.h>
 #include <typelib.h>
 
+#include "clock.h"
 #include "config.h"
 #include "guard.h"
 #include "local_cache.h"
@@ -41,7 +42,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 /* ---- the server's current statement ---- */
 
@@ -571,16 +571,16 @@ static void build_vars(void) {
 static pthread_t watcher;
 static int watcher_on, watcher_stop;
 static pthread_mutex_t watcher_mu = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t watcher_cv = PTHREAD_COND_INITIALIZER;
+static pthread_cond_t watcher_cv; /* CLOCK_MONOTONIC */
+static pthread_once_t watcher_cv_once = PTHREAD_ONCE_INIT;
+
+static void watcher_cv_init(void) { ce_cond_init_mono(&watcher_cv); }
 
 static void *watch(void *arg) {
   (void)arg;
   pthread_mutex_lock(&watcher_mu);
   while (!watcher_stop) {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_sec += 1;
-    pthread_cond_timedwait(&watcher_cv, &watcher_mu, &ts);
+    ce_cond_wait_until(&watcher_cv, &watcher_mu, ce_mono_ms() + 1000);
     if (watcher_stop)
       break;
     pthread_mutex_unlock(&watcher_mu);
@@ -593,6 +593,7 @@ static void *watch(void *arg) {
 }
 
 static void watcher_start(void) {
+  pthread_once(&watcher_cv_once, watcher_cv_init);
   watcher_stop = 0;
   watcher_on = pthread_create(&watcher, NULL, watch, NULL) == 0;
   if (!watcher_on)

@@ -1,4 +1,5 @@
 #include "provider.h"
+#include "provider_private.h"
 
 #include "clock.h"
 #include "dims.h"
@@ -6,7 +7,6 @@
 #include "http.h"
 #include "stats.h"
 #include "task.h"
-#include "vector.h"
 
 #include <jansson.h>
 #include <stdio.h>
@@ -207,9 +207,10 @@ static const char *status_class(long status) {
 }
 
 /* The verdict on one attempt, without side effects but the message. */
-static int judge(const ce_config *cfg, ce_http_call *call, CURLcode cc,
-                 long long t0_ms, size_t n, ce_embeddings *out, long *wait_ms,
-                 int *outcome, char *err, size_t errlen, const char **cls) {
+static ce_verdict judge(const ce_config *cfg, ce_http_call *call, CURLcode cc,
+                        long long t0_ms, size_t n, ce_embeddings *out,
+                        long *wait_ms, ce_guard_outcome *outcome, char *err,
+                        size_t errlen, const char **cls) {
   *wait_ms = -1;
   *outcome = CE_GUARD_FAIL;
   if (cc == CURLE_FILESIZE_EXCEEDED) /* announced by its Content-Length */
@@ -224,7 +225,7 @@ static int judge(const ce_config *cfg, ce_http_call *call, CURLcode cc,
     else
       snprintf(err, errlen, "provider request failed: %s",
                ce_http_strerror(call, cc));
-    return call->overflow ? -1 : 1;
+    return call->overflow ? CE_VERDICT_FINAL : CE_VERDICT_RETRY;
   }
   ce_stat_latency((uint64_t)(ce_mono_ms() - t0_ms) * 1000);
   if (call->status == 200) {
@@ -238,12 +239,12 @@ static int judge(const ce_config *cfg, ce_http_call *call, CURLcode cc,
       snprintf(err, errlen, "provider sent a bad response: %s", why);
       if (!*cls)
         *cls = "provider sent vectors of another length";
-      return -1;
+      return CE_VERDICT_FINAL;
     }
     ce_stat_add(CE_STAT_PROVIDER_INPUTS, n);
     ce_stat_add(CE_STAT_PROVIDER_TOKENS, out->tokens);
     *outcome = CE_GUARD_OK;
-    return 0;
+    return CE_VERDICT_OK;
   }
   char msg[200];
   ce_provider_error_message(call->body ? call->body : "", call->len,
@@ -253,26 +254,29 @@ static int judge(const ce_config *cfg, ce_http_call *call, CURLcode cc,
   *wait_ms = call->retry_after_ms;
   *outcome = ce_guard_outcome_for_status(call->status);
   if (ce_provider_retryable(call->status))
-    return 1;
-  return ce_provider_too_large(call->status, msg) ? -2 : -1;
+    return CE_VERDICT_RETRY;
+  return ce_provider_too_large(call->status, msg) ? CE_VERDICT_TOO_LARGE
+                                                  : CE_VERDICT_FINAL;
 }
 
-int ce_provider_judge(const ce_config *cfg, ce_guard_ticket *ticket,
-                      ce_http_call *call, CURLcode cc, long long t0_ms,
-                      size_t n, ce_embeddings *out, long *wait_ms, char *err,
-                      size_t errlen, const char **cls) {
-  int outcome;
+ce_verdict ce_provider_judge(const ce_config *cfg, ce_guard_ticket *ticket,
+                             ce_http_call *call, CURLcode cc, long long t0_ms,
+                             size_t n, ce_embeddings *out, long *wait_ms,
+                             char *err, size_t errlen, const char **cls) {
+  ce_guard_outcome outcome;
   ce_stat_add(CE_STAT_PROVIDER_REQUESTS, 1);
-  int verdict = judge(cfg, call, cc, t0_ms, n, out, wait_ms, &outcome, err,
-                      errlen, cls);
+  ce_verdict verdict =
+      judge(cfg, call, cc, t0_ms, n, out, wait_ms, &outcome, err, errlen, cls);
   /* The circuit breaker and cost guard (guard.h) see every attempt. */
-  ce_guard_result(cfg, ticket, outcome, verdict == 0 ? out->tokens : 0);
+  ce_guard_result(cfg, ticket, outcome,
+                  verdict == CE_VERDICT_OK ? out->tokens : 0);
   return verdict;
 }
 
-int ce_provider_admit(const ce_config *cfg, const ce_text *in, size_t n,
-                      long wait_ms, long *later_ms, ce_guard_ticket *ticket,
-                      char *err, size_t errlen, const char **cls) {
+ce_admit_status ce_provider_admit(const ce_config *cfg, const ce_text *in,
+                                  size_t n, long wait_ms, long *later_ms,
+                                  ce_guard_ticket *ticket, char *err,
+                                  size_t errlen, const char **cls) {
   size_t text_bytes = 0;
   /* A bad endpoint, dialect or key: no request at all (fail closed). */
   if (cfg->provider_off[0]) {
@@ -282,8 +286,8 @@ int ce_provider_admit(const ce_config *cfg, const ce_text *in, size_t n,
   }
   for (size_t i = 0; i < n; i++)
     text_bytes += in[i].len;
-  int rc = ce_guard_admit(cfg, n, text_bytes, wait_ms, later_ms, ticket, err,
-                          errlen);
+  ce_admit_status rc = ce_guard_admit(cfg, n, text_bytes, wait_ms, later_ms,
+                                      ticket, err, errlen);
   if (rc == CE_ADMIT_CIRCUIT || rc == CE_ADMIT_BUDGET) {
     *cls = rc == CE_ADMIT_CIRCUIT ? CE_FAIL_CIRCUIT : CE_FAIL_BUDGET;
     ce_stat_add(CE_STAT_GUARD_REJECTS, 1);
@@ -304,10 +308,10 @@ long ce_provider_time_left(const ce_config *cfg, long long deadline_ms,
   return 0;
 }
 
-long ce_provider_retry_delay(const ce_config *cfg, int verdict, int attempt,
-                             long retry_after_ms, long long deadline_ms,
-                             char *err, size_t errlen) {
-  if (verdict < 0 || attempt >= cfg->retries)
+long ce_provider_retry_delay(const ce_config *cfg, ce_verdict verdict,
+                             int attempt, long retry_after_ms,
+                             long long deadline_ms, char *err, size_t errlen) {
+  if (verdict != CE_VERDICT_RETRY || attempt >= cfg->retries)
     return -1;
   if (!jitter_seed)
     jitter_seed = (unsigned)time(NULL) ^ (unsigned)(uintptr_t)&jitter_seed;
@@ -367,10 +371,10 @@ int ce_provider_embed(const ce_config *cfg, const ce_text *in, size_t n,
     }
     long long t0 = ce_mono_ms();
     CURLcode cc = ce_http_perform(&call);
-    int verdict = ce_provider_judge(cfg, &ticket, &call, cc, t0, n, out,
-                                    &wait, err, errlen, cls);
+    ce_verdict verdict = ce_provider_judge(cfg, &ticket, &call, cc, t0, n, out,
+                                           &wait, err, errlen, cls);
     ce_http_finish(&call);
-    if (verdict == 0) {
+    if (verdict == CE_VERDICT_OK) {
       size_t bytes = 0;
       for (size_t i = 0; i < n; i++)
         bytes += in[i].len;

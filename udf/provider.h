@@ -6,16 +6,10 @@
 #define CE_PROVIDER_H
 
 #include "config.h"
-#include "guard.h"
-#include "http.h"
+#include "text.h"
 
 #include <stddef.h>
 #include <stdint.h>
-
-typedef struct ce_text {
-  const char *s; /* valid UTF-8 */
-  size_t len;
-} ce_text;
 
 typedef struct ce_embeddings {
   uint8_t *vecs; /* n * dims little-endian float32, in input order */
@@ -44,10 +38,6 @@ char *ce_provider_request_json(const ce_config *cfg, const ce_text *in,
 #define CE_FAIL_LOCAL "request not sent"
 #define CE_FAIL_OFF "provider disabled"
 
-/* ce_provider_admit's answer when a bad setting disabled the provider (on
- * top of guard.h's CE_ADMIT_*). */
-#define CE_ADMIT_OFF -3
-
 /* Parses a 200 body for `n` inputs (udf/provider_parse.c). Vectors may be
  * base64 strings or float arrays; they are ordered by data[].index, which
  * must cover 0..n-1 once. `want_dims` 0 accepts any common length. No JSON
@@ -67,10 +57,6 @@ void ce_provider_error_message(const char *body, size_t len,
 
 /* 1 for statuses worth another try: 408, 425, 429, 5xx. */
 int ce_provider_retryable(long status);
-
-/* Delay before retry number `attempt` (0-based): 250 ms * 2^attempt, capped
- * at 8 s, scaled by a jitter factor in [0.5, 1.0) drawn from `seed`. */
-long ce_backoff_ms(int attempt, unsigned *seed);
 
 /* Response size cap for `n` inputs of `dims` values (0: not known yet,
  * taken as CE_MAX_DIMS): CE_RESPONSE_VALUE_BYTES a value, which allows float
@@ -106,39 +92,5 @@ int ce_provider_embed(const ce_config *cfg, const ce_text *in, size_t n,
                       const char **cls);
 
 void ce_embeddings_free(ce_embeddings *e);
-
-/* Judges one finished attempt of a request for `n` inputs (counts it in the
- * stats and reports it to the guard): 0 = `out` filled; 1 = worth another
- * try (*wait_ms = Retry-After, or -1); -1 = final failure; -2 = refused as
- * too large (ce_provider_too_large): final for this request, its halves may
- * pass. *cls gets the kind of failure. Shared by the single and the batch
- * paths. */
-int ce_provider_judge(const ce_config *cfg, ce_guard_ticket *ticket,
-                      ce_http_call *call, CURLcode cc, long long t0_ms,
-                      size_t n, ce_embeddings *out, long *wait_ms, char *err,
-                      size_t errlen, const char **cls);
-
-/* Asks the guard (circuit breaker, cost guard) before an attempt that may
- * wait `wait_ms`: CE_ADMIT_GO, CE_ADMIT_LATER (only with later_ms: ask
- * again in *later_ms; never blocks then), or CE_ADMIT_CIRCUIT /
- * CE_ADMIT_BUDGET (counted as a guard reject) / CE_ADMIT_OFF (a bad
- * setting disabled the provider) with the reason in err and *cls. After an admitted attempt that was not sent, call
- * ce_guard_result(NOT_SENT) with the ticket. */
-int ce_provider_admit(const ce_config *cfg, const ce_text *in, size_t n,
-                      long wait_ms, long *later_ms, ce_guard_ticket *ticket,
-                      char *err, size_t errlen, const char **cls);
-
-/* The time left before `deadline_ms`; 0 when none, with "timeout of N ms
- * used up" added to err. */
-long ce_provider_time_left(const ce_config *cfg, long long deadline_ms,
-                           char *err, size_t errlen);
-
-/* After attempt `attempt` failed with `verdict` (1 or -1, from
- * ce_provider_judge): the delay before the next attempt (Retry-After when
- * given, else back-off), or -1 when there is none: a final failure, retries
- * used up, or no time left before `deadline_ms` (added to err). */
-long ce_provider_retry_delay(const ce_config *cfg, int verdict, int attempt,
-                             long retry_after_ms, long long deadline_ms,
-                             char *err, size_t errlen);
 
 #endif

@@ -1,4 +1,5 @@
 #include "provider_batch.h"
+#include "provider_private.h"
 
 #include "clock.h"
 #include "dims.h"
@@ -181,9 +182,9 @@ static void start(batch *b, job *j) {
     fail(b, j);
     return;
   }
-  int rc = ce_provider_admit(cfg, b->in + j->first, j->count, remaining,
-                             &later, &j->ticket, j->err, sizeof j->err,
-                             &j->cls);
+  ce_admit_status rc =
+      ce_provider_admit(cfg, b->in + j->first, j->count, remaining, &later,
+                        &j->ticket, j->err, sizeof j->err, &j->cls);
   if (rc == CE_ADMIT_LATER) {
     j->start_at = now + (later > 0 ? later : 1);
     return;
@@ -236,11 +237,11 @@ static void finish(batch *b, job *j, CURLcode cc) {
   long wait;
   curl_easy_getinfo(j->call.easy, CURLINFO_RESPONSE_CODE, &j->call.status);
   curl_multi_remove_handle(b->multi, j->call.easy);
-  int verdict =
+  ce_verdict verdict =
       ce_provider_judge(cfg, &j->ticket, &j->call, cc, j->t0, j->count, &e,
                         &wait, j->err, sizeof j->err, &j->cls);
   ce_http_finish(&j->call);
-  if (verdict == 0) {
+  if (verdict == CE_VERDICT_OK) {
     size_t bytes = 0;
     for (size_t i = 0; i < j->count; i++)
       bytes += b->in[j->first + i].len;
@@ -255,7 +256,7 @@ static void finish(batch *b, job *j, CURLcode cc) {
     }
     return;
   }
-  if (verdict == -2 && j->count > 1) {
+  if (verdict == CE_VERDICT_TOO_LARGE && j->count > 1) {
     split(b, j);
     return;
   }

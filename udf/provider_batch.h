@@ -29,6 +29,8 @@
 
 #include "provider.h"
 
+#include <curl/curl.h>
+
 #define CE_BATCH_RESPONSE_MAX ((size_t)16 << 20)
 #define CE_BATCH_TEXT_MAX ((size_t)4 << 20)
 #define CE_BATCH_INFLIGHT_MAX ((size_t)32 << 20)

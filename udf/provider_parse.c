@@ -9,6 +9,7 @@
 #define _GNU_SOURCE /* strtod_l */
 #include "provider.h"
 
+#include "base64.h"
 #include "vector.h"
 
 #include <errno.h>

@@ -1,9 +1,11 @@
 #include "readahead.h"
 
-#include "cache.h"
+#include "cache_entry.h"
+#include "cache_key.h"
 #include "clock.h"
-#include "entry.h"
+#include "hash.h"
 #include "local_cache.h"
+#include "redis_cache.h"
 
 #include <pthread.h>
 #include <stdlib.h>
@@ -35,9 +37,7 @@ static long long max_age_ms = CE_LOCAL_MAX_AGE_DEFAULT * 1000LL;
 static group *head, *tail;
 
 static uint64_t hash_key(const char *k, size_t n) {
-  uint64_t h = 1469598103934665603ULL;
-  for (size_t i = 0; i < n; i++)
-    h = (h ^ (unsigned char)k[i]) * 1099511628211ULL;
+  uint64_t h = ce_fnv1a(k, n);
   return h ^ (h >> 29);
 }
 

@@ -8,7 +8,7 @@
  * the local cache then pays one round trip per group, not one per row.
  *
  * A list is a hint only: what it fetches is checked like any Redis value
- * (entry.h: bound to its text; kept no longer than Redis keeps it), and a
+ * (cache_entry.h: bound to its text; kept no longer than Redis keeps it), and a
  * group is fetched once (taken from the lists when fetched). Lists live at
  * most local_cache_max_age, like local copies.
  *

@@ -22,19 +22,19 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-int ce_fd_wait(int fd, short events, long long deadline_ms) {
+ce_fd_status ce_fd_wait(int fd, short events, long long deadline_ms) {
   for (;;) {
     long long left = deadline_ms - ce_mono_ms();
     struct pollfd p = {fd, events, 0};
     if (left <= 0)
-      return 0;
+      return CE_FD_TIMEOUT;
     int rc = poll(&p, 1, left > INT_MAX ? INT_MAX : (int)left);
     if (rc > 0)
-      return 1;
+      return CE_FD_READY;
     if (rc == 0)
-      return 0;
+      return CE_FD_TIMEOUT;
     if (errno != EINTR)
-      return -1;
+      return CE_FD_ERROR;
   }
 }
 
@@ -56,11 +56,13 @@ static int connect_fd(int family, const struct sockaddr *sa, socklen_t len,
     close(fd);
     return -1;
   }
-  int w = ce_fd_wait(fd, POLLOUT, deadline);
-  if (w == 1 && getsockopt(fd, SOL_SOCKET, SO_ERROR, &so, &so_len) == 0 && !so)
+  ce_fd_status w = ce_fd_wait(fd, POLLOUT, deadline);
+  if (w == CE_FD_READY &&
+      getsockopt(fd, SOL_SOCKET, SO_ERROR, &so, &so_len) == 0 && !so)
     return fd;
   snprintf(err, errlen, "%s",
-           w == 0 ? "connect timed out" : strerror(so ? so : errno));
+           w == CE_FD_TIMEOUT ? "connect timed out"
+                              : strerror(so ? so : errno));
   close(fd);
   return -1;
 }

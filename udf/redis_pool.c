@@ -9,6 +9,7 @@
 #include "redis_private.h"
 
 #include "clock.h"
+#include "hash.h"
 #include "log.h"
 
 #include <errno.h>
@@ -51,28 +52,23 @@ static int same_settings(const ce_rtopo *t, const ce_config *cfg) {
          !strcmp(t->password_file, cfg->redis_password_file);
 }
 
-static uint64_t mix(uint64_t h, uint64_t v) {
-  for (int i = 0; i < 8; i++, v >>= 8)
-    h = (h ^ (v & 0xff)) * 1099511628211ull;
-  return h;
-}
-
 /* Changes when any of the files the topology read changes. */
 static uint64_t files_stamp(const ce_config *cfg) {
   const char *files[] = {cfg->redis_password_file, cfg->redis_tls_ca_file,
                          cfg->redis_tls_cert_file, cfg->redis_tls_key_file};
-  uint64_t h = 14695981039346656037ull;
+  uint64_t h = CE_FNV1A_OFFSET;
   for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
     struct stat st;
     if (!files[i][0])
       continue;
     if (stat(files[i], &st)) {
-      h = mix(h, (uint64_t)errno);
+      h = ce_fnv1a_u64(h, (uint64_t)errno);
       continue;
     }
-    h = mix(mix(mix(h, (uint64_t)st.st_ino), (uint64_t)st.st_size),
-            (uint64_t)st.st_mtim.tv_sec * 1000000000ull +
-                (uint64_t)st.st_mtim.tv_nsec);
+    h = ce_fnv1a_u64(h, (uint64_t)st.st_ino);
+    h = ce_fnv1a_u64(h, (uint64_t)st.st_size);
+    h = ce_fnv1a_u64(h, (uint64_t)st.st_mtim.tv_sec * 1000000000ull +
+                            (uint64_t)st.st_mtim.tv_nsec);
   }
   return h;
 }

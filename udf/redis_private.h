@@ -1,5 +1,5 @@
 /* Internals shared by the Redis files (not an API: include redis.h or
- * cache.h instead). Layers, bottom up:
+ * redis_cache.h instead). Layers, bottom up:
  *   redis_reply.c   RESP replies: a bounded hiredis reader that builds
  *                   ce_redis_reply objects; reading MOVED/ASK, CLUSTER SLOTS,
  *                   sentinel and ROLE answers (pure, no I/O)
@@ -76,9 +76,15 @@ void ce_tls_shutdown(void);
 
 /* ---- one connection (redis_conn.c) ---- */
 
+typedef enum {
+  CE_FD_ERROR = -1,
+  CE_FD_TIMEOUT = 0,
+  CE_FD_READY = 1
+} ce_fd_status;
+
 /* Waits until fd is ready for `events` (POLLIN/POLLOUT) or the monotonic
- * deadline passes: 1 ready, 0 timed out, -1 error. */
-int ce_fd_wait(int fd, short events, long long deadline_ms);
+ * deadline passes. */
+ce_fd_status ce_fd_wait(int fd, short events, long long deadline_ms);
 
 typedef enum {
   CE_RERR_NONE,

@@ -186,18 +186,17 @@ SSL *ce_tls_connect(SSL_CTX *ctx, int fd, const char *name,
   ERR_clear_error();
   for (;;) {
     errno = 0;
-    int rc = SSL_connect(ssl), e = SSL_get_error(ssl, rc), w = 0;
+    int rc = SSL_connect(ssl), e = SSL_get_error(ssl, rc);
+    ce_fd_status w = CE_FD_ERROR; /* another TLS error */
     if (rc == 1)
       return ssl;
     if (e == SSL_ERROR_WANT_READ)
       w = ce_fd_wait(fd, POLLIN, deadline_ms);
     else if (e == SSL_ERROR_WANT_WRITE)
       w = ce_fd_wait(fd, POLLOUT, deadline_ms);
-    else
-      w = -2;
-    if (w == 1)
+    if (w == CE_FD_READY)
       continue;
-    if (w == 0)
+    if (w == CE_FD_TIMEOUT)
       snprintf(err, errlen, "tls handshake timed out");
     else
       handshake_error(ssl, rc, err, errlen);

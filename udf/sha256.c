@@ -8,12 +8,3 @@
 void ce_sha256(const void *data, size_t len, uint8_t out[CE_SHA256_LEN]) {
   SHA256(data, len, out);
 }
-
-void ce_hex(const uint8_t *bytes, size_t n, char *out) {
-  static const char digits[] = "0123456789abcdef";
-  for (size_t i = 0; i < n; i++) {
-    out[2 * i] = digits[bytes[i] >> 4];
-    out[2 * i + 1] = digits[bytes[i] & 15];
-  }
-  out[2 * n] = '\0';
-}

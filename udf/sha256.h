@@ -10,7 +10,4 @@
 
 void ce_sha256(const void *data, size_t len, uint8_t out[CE_SHA256_LEN]);
 
-/* Lower-case hex of `n` bytes into `out` (2n + 1 bytes, NUL-terminated). */
-void ce_hex(const uint8_t *bytes, size_t n, char *out);
-
 #endif

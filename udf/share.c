@@ -391,15 +391,6 @@ int ce_share_embed(const ce_config *cfg, const ce_text *text,
   return rc;
 }
 
-size_t ce_share_lanes(void) {
-  size_t n = 0;
-  pthread_mutex_lock(&mu);
-  for (lane *l = lanes; l; l = l->next)
-    n++;
-  pthread_mutex_unlock(&mu);
-  return n;
-}
-
 void ce_share_shutdown(void) {
   pthread_mutex_lock(&mu);
   for (lane **p = &lanes; *p;) {

@@ -44,9 +44,6 @@ int ce_share_embed(const ce_config *cfg, const ce_text *text,
                    ce_embeddings *out, char *err, size_t errlen,
                    const char **cls);
 
-/* Lanes alive now (tests). */
-size_t ce_share_lanes(void);
-
 /* Frees the lanes nobody uses (library unload). */
 void ce_share_shutdown(void);
 

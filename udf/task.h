@@ -4,8 +4,8 @@
  * provider's own name such as Jina's `text-matching`), else the `task`
  * setting; '' is no task. It resolves to
  *   - the effective task: the dialect's name for it, part of the cache
- *     identity (entry.h). Jina dialect: query -> retrieval.query, passage ->
- *     retrieval.passage; openai dialect: retrieval.query -> query,
+ *     identity (cache_key.h). Jina dialect: query -> retrieval.query,
+ *     passage -> retrieval.passage; openai dialect: retrieval.query -> query,
  *     retrieval.passage -> passage; any other name as given;
  *   - the request's `task` field (ce_task_wire): Jina dialect only (OpenAI's
  *     request schema allows no such field), and not for the models Jina's

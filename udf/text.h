@@ -2,7 +2,8 @@
  * argument's character set (UTF-8 or MySQL's latin1, i.e. cp1252), UTF-8
  * repair, and cutting to a byte limit on a character boundary. The text so
  * prepared is "the text sent": the provider gets it, and the cache entry
- * and the content-addressed key are bound to it (entry.h). */
+ * and the content-addressed key are bound to it (cache_entry.h,
+ * cache_key.h). */
 #ifndef CE_TEXT_H
 #define CE_TEXT_H
 
@@ -15,6 +16,12 @@ typedef enum {
   CE_CHARSET_UTF8MB4 = 1, /* UTF-8; invalid bytes become U+FFFD */
   CE_CHARSET_LATIN1 = 2   /* MySQL's latin1 (cp1252) */
 } ce_charset;
+
+/* A text as it is sent (ce_text_prepare): bytes, not NUL-terminated. */
+typedef struct ce_text {
+  const char *s; /* valid UTF-8 */
+  size_t len;
+} ce_text;
 
 /* What ce_text_prepare did (flags), for the stats of texts actually sent. */
 #define CE_TEXT_CUT 1u      /* cut to the byte limit */

@@ -4,6 +4,8 @@
  * unsigned char flags, from mysql/udf_registration_types.h (CMake defines
  * CE_MYSQL_UDF_HEADERS when it builds against MySQL's headers). Both flag
  * types are one byte, and so are my_bool (char) and bool. */
+/* Conventions for all of udf/ (return codes, names, messages, headers):
+ * ARCHITECTURE.md, "Conventions". */
 #ifndef CE_UDF_COMPAT_H
 #define CE_UDF_COMPAT_H
 

@@ -22,10 +22,4 @@ int ce_vec_cosine(const uint8_t *a, const uint8_t *b, size_t dims,
 size_t ce_vec_to_json(const uint8_t *vec, size_t dims, char *out, size_t cap);
 size_t ce_vec_json_cap(size_t dims);
 
-/* Standard base64 (RFC 4648, '=' padding). decode accepts missing padding and
- * rejects any other character; returns 0 or -1 (invalid, or over `cap`). */
-size_t ce_base64_encode(const uint8_t *in, size_t len, char *out);
-int ce_base64_decode(const char *in, size_t len, uint8_t *out, size_t cap,
-                     size_t *out_len);
-
 #endif

@@ -1,6 +1,7 @@
 /* libFuzzer: the cache-entry decoder. The first 32 bytes are the text
  * hash the caller expects, the rest is the Redis value. */
-#include "entry.h"
+#include "cache_entry.h"
+#include "config.h"
 
 #include <stdint.h>
 #include <stdlib.h>

@@ -1,10 +1,11 @@
-/* Drives the Redis layer's lock commands (cache.h) against a real Redis
+/* Drives the Redis layer's lock commands (redis_cache.h) against a real Redis
  * named on the command line, for test_redis_layer.py: the short per-entry
  * lock the cross-server single-flight uses (SET NX PX, released only by
  * its owner through a compare-and-delete script), one at a time and
  * pipelined (the warm-up's), and the "done" note that ends it. */
 #include "../unit/check.h"
-#include "cache.h"
+#include "redis.h"
+#include "redis_cache.h"
 #include "clock.h"
 
 int main(int argc, char **argv) {

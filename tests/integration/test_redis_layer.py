@@ -1,4 +1,4 @@
-"""The Redis layer's per-entry lock (cache.h: ce_cache_lock / unlock, the
+"""The Redis layer's per-entry lock (redis_cache.h: ce_cache_lock / unlock, the
 pipelined ce_cache_lock_many / ce_cache_lock_end_many), which
 single-flight across servers builds on, driven by a small C program
 (redis_layer.c, under ASan+UBSan) against the fixture's Redis and against a

@@ -68,14 +68,14 @@ def at_once(connects, sql_of):
 
 def lock_key(text):
     """<prefix>v2:lock:<identity hex>, the identity being SHA-256 of
-    "<model>:" and the SHA-256 of the text (udf/entry.c)."""
+    "<model>:" and the SHA-256 of the text (udf/cache_key.c)."""
     ident = hashlib.sha256(MODEL.encode() + b":" +
                            hashlib.sha256(text.encode()).digest()).hexdigest()
     return "cached_embed:v2:lock:" + ident
 
 
 def entry(text):
-    """The value the plugin stores for `text` (udf/entry.h)."""
+    """The value the plugin stores for `text` (udf/cache_entry.h)."""
     vec = vector_bytes(text)
     return b"CEV1" + struct.pack("<I", len(vec) // 4) + \
         hashlib.sha256(text.encode()).digest() + vec

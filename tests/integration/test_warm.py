@@ -15,7 +15,8 @@ HEADER = 4 + 4 + 32
 
 
 def decode_entry(value):
-    """The vector in a cache value (udf/entry.h), checked like the plugin."""
+    """The vector in a cache value (udf/cache_entry.h), checked like the
+    plugin."""
     assert value[:4] == b"CEV1"
     dims = struct.unpack("<I", value[4:8])[0]
     assert len(value) == HEADER + dims * 4

@@ -1,5 +1,6 @@
 #include "check.h"
-#include "entry.h"
+#include "cache_entry.h"
+#include "cache_key.h"
 #include "vector.h"
 
 #include <math.h>

@@ -5,6 +5,7 @@
 #include "check.h"
 #include "clock.h"
 #include "guard.h"
+#include "http.h"
 #include "plugin_services.h"
 #include "provider_batch.h"
 #include "stats.h"

@@ -1,6 +1,8 @@
+#include "base64.h"
 #include "check.h"
 #include "http.h"
 #include "provider.h"
+#include "provider_private.h"
 #include "vector.h"
 
 #include <jansson.h>

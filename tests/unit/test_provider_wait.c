@@ -9,6 +9,7 @@
 #include "check.h"
 #include "clock.h"
 #include "guard.h"
+#include "http.h"
 #include "provider.h"
 #include "provider_batch.h"
 

@@ -1,7 +1,7 @@
 /* Query vs passage (task.h): the task per dialect and model, the request
  * each dialect sends, prefixes, and the task as part of the cache identity. */
 #include "check.h"
-#include "entry.h"
+#include "cache_key.h"
 #include "provider.h"
 #include "task.h"
 #include "text.h"

@@ -1,4 +1,5 @@
 #include "check.h"
+#include "hex.h"
 #include "sha256.h"
 #include "text.h"
 

@@ -1,3 +1,4 @@
+#include "base64.h"
 #include "check.h"
 #include "vector.h"
 

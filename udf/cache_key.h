@@ -1,4 +1,4 @@
-/* The cache: Redis key names and the value stored under them.
+/* The cache's Redis key names, and the identity of an entry.
  *
  * key   = <key_prefix>v2:<model>[@<dimensions>][#<task>]:<user key>
  *   - "v2:" versions the layout: keys of the first layout
@@ -14,16 +14,12 @@
  *   - the user key comes last, as given (binary-safe); NULL ->
  *     "sha256:<hex of the text sent>"; longer than CE_USER_KEY_MAX bytes ->
  *     "key-sha256:<hex of the key>". A user key spelled like one of these
- *     shares its entry, which stays bound to its text (below).
- * value = "CEV1" | dims (u32 LE) | SHA-256 of the text sent (32)
- *         | dims little-endian float32
+ *     shares its entry, which stays bound to its text (cache_entry.h).
  * "The text sent" is the text after charset decoding, UTF-8 repair and the
  * cut to max_text_bytes (text.h), so one text is one entry whatever column
- * it came from. A value is used only if all of it checks out and the text
- * hash matches, so a changed text, a foreign value or a torn write is a
- * miss. */
-#ifndef CE_ENTRY_H
-#define CE_ENTRY_H
+ * it came from. The value stored under a key: cache_entry.h. */
+#ifndef CE_CACHE_KEY_H
+#define CE_CACHE_KEY_H
 
 #include "config.h"
 #include "sha256.h"
@@ -31,8 +27,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define CE_ENTRY_MAGIC "CEV1"
-#define CE_ENTRY_HEADER (4 + 4 + CE_SHA256_LEN)
 #define CE_USER_KEY_MAX 512
 /* Longest task kept as text in a key; longer ones are hashed. */
 #define CE_KEY_TASK_MAX 64
@@ -42,12 +36,6 @@
   (sizeof(((ce_config *)0)->key_prefix) + sizeof CE_KEY_VERSION +             \
    3 * sizeof(((ce_config *)0)->model) + 3 * CE_KEY_TASK_MAX + 32 +           \
    CE_USER_KEY_MAX)
-
-typedef enum {
-  CE_ENTRY_OK = 0,
-  CE_ENTRY_CORRUPT = 1, /* not an entry of ours, wrong size or bad floats */
-  CE_ENTRY_STALE = 2    /* a valid entry for another text */
-} ce_entry_status;
 
 /* Builds the Redis key into `out` (CE_KEY_MAX bytes); returns its length.
  * `task` NULL = the configured task (cfg->task); `key` NULL = content
@@ -65,20 +53,5 @@ size_t ce_key_build(const ce_config *cfg, const char *task, size_t task_len,
 void ce_entry_identity(const ce_config *cfg, const char *task, size_t task_len,
                        const uint8_t text_hash[CE_SHA256_LEN],
                        uint8_t out[CE_SHA256_LEN]);
-
-static inline size_t ce_entry_size(uint32_t dims) {
-  return CE_ENTRY_HEADER + (size_t)dims * 4;
-}
-
-/* Writes header + vector into `out` (ce_entry_size(dims) bytes). */
-void ce_entry_encode(const uint8_t text_hash[CE_SHA256_LEN],
-                     const uint8_t *vec, uint32_t dims, uint8_t *out);
-
-/* Checks a stored value. `want_dims` 0 accepts any 1..CE_MAX_DIMS. On
- * CE_ENTRY_OK `*vec` points into `val` and `*dims` is set. */
-ce_entry_status ce_entry_decode(const uint8_t *val, size_t len,
-                                const uint8_t text_hash[CE_SHA256_LEN],
-                                uint32_t want_dims, const uint8_t **vec,
-                                uint32_t *dims);
 
 #endif

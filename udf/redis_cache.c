@@ -1,7 +1,8 @@
 /* The vector cache's Redis commands, on ce_redis_run (redis.h). */
-#include "cache.h"
+#include "redis_cache.h"
 
 #include "log.h"
+#include "redis.h"
 #include "stats.h"
 
 #include <stdio.h>
@@ -193,11 +194,13 @@ int ce_cache_set(const ce_config *cfg, const char *key, size_t key_len,
   return rc;
 }
 
-int ce_cache_lock(const ce_config *cfg, const char *key, size_t key_len,
-                  const char *owner, size_t owner_len, long ttl_ms) {
+ce_lock_result ce_cache_lock(const ce_config *cfg, const char *key,
+                             size_t key_len, const char *owner,
+                             size_t owner_len, long ttl_ms) {
   ce_redis_cmd c;
   char ms[24];
-  int n = snprintf(ms, sizeof ms, "%ld", ttl_ms > 0 ? ttl_ms : 1), rc = -1;
+  int n = snprintf(ms, sizeof ms, "%ld", ttl_ms > 0 ? ttl_ms : 1);
+  ce_lock_result rc = CE_LOCK_NO_REDIS;
   cmd2(&c, "SET", key, key_len);
   ce_redis_cmd_arg(&c, owner, owner_len);
   ce_redis_cmd_arg(&c, "NX", 2);
@@ -205,9 +208,9 @@ int ce_cache_lock(const ce_config *cfg, const char *key, size_t key_len,
   ce_redis_cmd_arg(&c, ms, (size_t)n);
   if (ce_redis_run(cfg, &c, 1) == 1) {
     if (c.reply->type == CE_REPLY_STATUS)
-      rc = 1;
+      rc = CE_LOCK_OK;
     else if (c.reply->type == CE_REPLY_NIL)
-      rc = 0;
+      rc = CE_LOCK_NOT_OURS;
     else
       log_error_reply("SET NX", c.reply);
   }
@@ -215,13 +218,14 @@ int ce_cache_lock(const ce_config *cfg, const char *key, size_t key_len,
   return rc;
 }
 
-int ce_cache_unlock(const ce_config *cfg, const char *key, size_t key_len,
-                    const char *owner, size_t owner_len) {
+ce_lock_result ce_cache_unlock(const ce_config *cfg, const char *key,
+                               size_t key_len, const char *owner,
+                               size_t owner_len) {
   static const char script[] =
       "if redis.call('GET', KEYS[1]) == ARGV[1] then "
       "return redis.call('DEL', KEYS[1]) else return 0 end";
   ce_redis_cmd c;
-  int rc = -1;
+  ce_lock_result rc = CE_LOCK_NO_REDIS;
   ce_redis_cmd_init(&c, key, key_len);
   ce_redis_cmd_arg(&c, "EVAL", 4);
   ce_redis_cmd_arg(&c, script, sizeof script - 1);
@@ -230,7 +234,7 @@ int ce_cache_unlock(const ce_config *cfg, const char *key, size_t key_len,
   ce_redis_cmd_arg(&c, owner, owner_len);
   if (ce_redis_run(cfg, &c, 1) == 1) {
     if (c.reply->type == CE_REPLY_INTEGER)
-      rc = c.reply->integer > 0;
+      rc = c.reply->integer > 0 ? CE_LOCK_OK : CE_LOCK_NOT_OURS;
     else
       log_error_reply("EVAL (unlock)", c.reply);
   }
@@ -245,7 +249,7 @@ size_t ce_cache_lock_many(const ce_config *cfg, const char *const *keys,
   char ms[24];
   int msl = snprintf(ms, sizeof ms, "%ld", ttl_ms > 0 ? ttl_ms : 1);
   size_t taken = 0;
-  memset(got, -1, n);
+  memset(got, CE_LOCK_NO_REDIS, n);
   if (!c)
     return 0;
   for (size_t start = 0; start < n; start += CE_CACHE_PIPELINE) {
@@ -263,10 +267,10 @@ size_t ce_cache_lock_many(const ce_config *cfg, const char *const *keys,
       if (!r)
         continue;
       if (r->type == CE_REPLY_STATUS) {
-        got[start + k] = 1;
+        got[start + k] = CE_LOCK_OK;
         taken++;
       } else if (r->type == CE_REPLY_NIL) {
-        got[start + k] = 0;
+        got[start + k] = CE_LOCK_NOT_OURS;
       } else {
         log_error_reply("SET NX", r);
       }

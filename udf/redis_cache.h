@@ -2,11 +2,10 @@
  * for rows and pipelined for the warm-up, on whatever deployment the
  * `redis` setting names (redis.h). A cache problem is never a row error:
  * callers treat it as a miss, and rows go to the provider. */
-#ifndef CE_CACHE_H
-#define CE_CACHE_H
+#ifndef CE_REDIS_CACHE_H
+#define CE_REDIS_CACHE_H
 
 #include "config.h"
-#include "redis.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -60,19 +59,27 @@ size_t ce_cache_mset(const ce_config *cfg, const char *const *keys,
 int ce_cache_set(const ce_config *cfg, const char *key, size_t key_len,
                  const uint8_t *val, size_t len, long ttl);
 
-/* A short lock on `key` (SET key owner NX PX ttl_ms): 1 taken, 0 held by
- * someone else, -1 Redis unavailable. `owner` must be unique to the caller. */
-int ce_cache_lock(const ce_config *cfg, const char *key, size_t key_len,
-                  const char *owner, size_t owner_len, long ttl_ms);
+/* Answers of the lock calls below. */
+typedef enum {
+  CE_LOCK_NO_REDIS = -1, /* Redis unavailable */
+  CE_LOCK_NOT_OURS = 0,  /* held by someone else (expired, taken over) */
+  CE_LOCK_OK = 1         /* taken (lock), released (unlock) */
+} ce_lock_result;
+
+/* A short lock on `key` (SET key owner NX PX ttl_ms). `owner` must be
+ * unique to the caller. */
+ce_lock_result ce_cache_lock(const ce_config *cfg, const char *key,
+                             size_t key_len, const char *owner,
+                             size_t owner_len, long ttl_ms);
 /* Releases the lock only if `owner` still holds it (compare-and-delete in
- * one script): 1 released, 0 not held by owner (expired, taken over), -1
- * Redis unavailable. */
-int ce_cache_unlock(const ce_config *cfg, const char *key, size_t key_len,
-                    const char *owner, size_t owner_len);
+ * one script). */
+ce_lock_result ce_cache_unlock(const ce_config *cfg, const char *key,
+                               size_t key_len, const char *owner,
+                               size_t owner_len);
 
 /* ce_cache_lock for n keys, pipelined (on a cluster each key goes to its
- * slot's node): got[i] = 1 taken, 0 held by someone else, -1 no answer
- * (Redis unavailable). Returns how many were taken. */
+ * slot's node): got[i] is the ce_lock_result of key i (CE_LOCK_NO_REDIS:
+ * no answer). Returns how many were taken. */
 size_t ce_cache_lock_many(const ce_config *cfg, const char *const *keys,
                           const size_t *key_lens, size_t n, const char *owner,
                           size_t owner_len, long ttl_ms, int8_t *got);
