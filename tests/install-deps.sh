@@ -10,7 +10,7 @@ PACKAGES=(
   mariadb-server mariadb-client redis-server redis-tools
   python3 python3-pymysql python3-redis python3-yaml
   ca-certificates
-  clang libclang-rt-14-dev
+  clang libclang-rt-14-dev clang-format
 )
 [ $# -gt 0 ] && PACKAGES+=("$@")
 

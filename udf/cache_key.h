@@ -33,8 +33,8 @@
 #define CE_KEY_VERSION "v2:"
 /* Longest key ce_key_build writes (with NUL): each escaped byte takes 3. */
 #define CE_KEY_MAX                                                             \
-  (sizeof(((ce_config *)0)->key_prefix) + sizeof CE_KEY_VERSION +             \
-   3 * sizeof(((ce_config *)0)->model) + 3 * CE_KEY_TASK_MAX + 32 +           \
+  (sizeof(((ce_config *)0)->key_prefix) + sizeof CE_KEY_VERSION +              \
+   3 * sizeof(((ce_config *)0)->model) + 3 * CE_KEY_TASK_MAX + 32 +            \
    CE_USER_KEY_MAX)
 
 /* Builds the Redis key into `out` (CE_KEY_MAX bytes); returns its length.

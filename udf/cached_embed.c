@@ -36,19 +36,19 @@
 #define SIGNATURE_QUERY "cached_embed_query(text)"
 
 typedef struct {
-  ce_config cfg;     /* settings as of the statement's start; cfg.task is
-                        the row's effective task (task.h) */
+  ce_config cfg; /* settings as of the statement's start; cfg.task is
+                    the row's effective task (task.h) */
   char default_task[CE_TASK_MAX + 1]; /* a row's task when it names none */
-  uint8_t *vec;      /* the row's result; reused across rows */
+  uint8_t *vec;                       /* the row's result; reused across rows */
   size_t vec_cap;
-  uint8_t *entry;    /* the value written to Redis */
+  uint8_t *entry; /* the value written to Redis */
   size_t entry_cap;
-  char *scratch;     /* the text as sent, when it differs from the argument */
+  char *scratch; /* the text as sent, when it differs from the argument */
   size_t scratch_cap;
   ce_charset charset; /* how the text argument's bytes are read */
   uint8_t hash[CE_SHA256_LEN];
   uint32_t dims;
-  uint32_t want_dims; /* the row's expected length (ce_dims_expected) */
+  uint32_t want_dims;   /* the row's expected length (ce_dims_expected) */
   int stored_elsewhere; /* a shared vector came under another key */
   size_t key_len;
   char key[CE_KEY_MAX];
@@ -209,8 +209,10 @@ static char *fail_row(embed_state *st, ce_udf_flag *is_null_flag,
   ce_stat_add(CE_STAT_ROWS_FAILED, 1);
   *is_null_flag = 1;
   if (ce_on_error_fail(&st->cfg, "cached_embed", st->key, why)) {
-    ce_log_limited(&row_rl, cls, "row key '%.80s': %s; statement failed "
-                   "(on_error = error)", st->key, why);
+    ce_log_limited(&row_rl, cls,
+                   "row key '%.80s': %s; statement failed "
+                   "(on_error = error)",
+                   st->key, why);
     return NULL;
   }
   ce_log_limited(&row_rl, cls, "row key '%.80s': %s; returning NULL", st->key,
@@ -333,8 +335,8 @@ static int lookup_row(embed_state *st, size_t text_len) {
  * `task` NULL = the statement's default task. */
 static char *embed_row(embed_state *st, const char *key, size_t key_len,
                        const char *text, size_t text_len, long long ttl_arg,
-                       const char *task, size_t task_len,
-                       unsigned long *length, ce_udf_flag *is_null) {
+                       const char *task, size_t task_len, unsigned long *length,
+                       ce_udf_flag *is_null) {
   long ttl = st->cfg.ttl;
   char err[320];
 
@@ -375,8 +377,8 @@ static char *embed_row(embed_state *st, const char *key, size_t key_len,
     return NULL;
   }
   ce_sha256(t.s, t.len, st->hash);
-  st->key_len = ce_key_build(&st->cfg, NULL, 0, key, key_len, st->hash,
-                             st->key);
+  st->key_len =
+      ce_key_build(&st->cfg, NULL, 0, key, key_len, st->hash, st->key);
   st->want_dims = ce_dims_expected(&st->cfg);
   if (st->cfg.cache_off[0]) { /* a bad redis setting: no fallback host */
     char why[CE_OFF_MSG + 32];

@@ -18,7 +18,7 @@
 #include <pthread.h>
 #include <string.h>
 
-typedef SERVICE_TYPE(registry) *(*registry_acquire_fn)(void);
+typedef SERVICE_TYPE(registry) * (*registry_acquire_fn)(void);
 typedef int (*registry_release_fn)(SERVICE_TYPE(registry) *);
 
 static registry_acquire_fn registry_acquire;
@@ -44,7 +44,7 @@ static void log_unavailable(const char *why) {
 
 ce_charset ce_udf_text_charset(UDF_ARGS *args, unsigned index,
                                ce_charset setting) {
-  SERVICE_TYPE(registry) *reg;
+  SERVICE_TYPE(registry) * reg;
   my_h_service h = NULL;
   ce_charset cs = setting;
 
@@ -64,8 +64,7 @@ ce_charset ce_udf_text_charset(UDF_ARGS *args, unsigned index,
     void *name = NULL;
     int binary = !md->argument_get(args, "charset", index, &name) && name &&
                  !strcmp((const char *)name, "binary");
-    if (!binary &&
-        !md->argument_set(args, "charset", index, (void *)"utf8mb4"))
+    if (!binary && !md->argument_set(args, "charset", index, (void *)"utf8mb4"))
       cs = CE_CHARSET_UTF8MB4;
     reg->release(h);
   }

@@ -53,8 +53,8 @@ CE_EXPORT char *cached_embed_stats(UDF_INIT *initid, UDF_ARGS *args,
   *is_null = 1;
   /* Sized by a first pass; retried if the counters grew a digit meanwhile. */
   for (int attempt = 0; attempt < 3; attempt++) {
-    size_t n = ce_stats_json(st->buf, st->cap, extra,
-                             cfg.price_per_million_tokens);
+    size_t n =
+        ce_stats_json(st->buf, st->cap, extra, cfg.price_per_million_tokens);
     if (st->buf && n < st->cap) {
       *is_null = 0;
       *length = (unsigned long)n;

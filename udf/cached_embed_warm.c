@@ -70,14 +70,14 @@ typedef struct {
 typedef struct {
   ce_config cfg; /* cfg.task: the effective task of the queued rows */
   char default_task[CE_TASK_MAX + 1]; /* a row's task when it names none */
-  long long count; /* rows of this group now cached */
+  long long count;                    /* rows of this group now cached */
   queued *rows;
   size_t n, rows_cap, max_rows; /* rows_cap in bytes */
-  char *arena; /* texts as sent and keys of the queued rows */
+  char *arena;                  /* texts as sent and keys of the queued rows */
   size_t arena_len, arena_cap;
   ce_charset charset; /* how the text argument's bytes are read */
-  CURLM *multi; /* keeps provider connections open across flushes */
-  int killed;   /* the statement was killed, and failed with it */
+  CURLM *multi;       /* keeps provider connections open across flushes */
+  int killed;         /* the statement was killed, and failed with it */
 } warm_state;
 
 static ce_ratelimit warm_rl = CE_RATELIMIT_INIT(5, 60);
@@ -483,26 +483,26 @@ typedef struct {
   warm_state *st;
   queued **miss;
   const size_t *group;
-  size_t base;    /* the claims' first unique text */
-  uint8_t *vecs;  /* cap vectors of dims */
+  size_t base;   /* the claims' first unique text */
+  uint8_t *vecs; /* cap vectors of dims */
   uint32_t dims;
   size_t n, cap;
-  queued **rows;  /* their rows, each with `unique` = its vector's slot */
+  queued **rows; /* their rows, each with `unique` = its vector's slot */
   size_t n_rows;
   uint8_t *ones;
-  uint8_t *got;   /* per claim from base: its vector came */
+  uint8_t *got; /* per claim from base: its vector came */
   int oom;
 } settled;
 
 static void write_settled(settled *s) {
-  if (s->n && write_back(s->st, s->rows, s->n_rows, 0, s->vecs, s->dims,
-                         s->ones))
+  if (s->n &&
+      write_back(s->st, s->rows, s->n_rows, 0, s->vecs, s->dims, s->ones))
     s->oom = 1;
   s->n = s->n_rows = 0;
 }
 
-static void on_settled(void *ctx, size_t i, const uint8_t *vec,
-                       uint32_t dims, const char *key, size_t key_len) {
+static void on_settled(void *ctx, size_t i, const uint8_t *vec, uint32_t dims,
+                       const char *key, size_t key_len) {
   settled *s = ctx;
   size_t u = s->base + i;
   (void)key, (void)key_len;
@@ -537,8 +537,8 @@ static void on_settled(void *ctx, size_t i, const uint8_t *vec,
 }
 
 static int embed_slice(warm_state *st, queued **miss, const size_t *group,
-                       size_t u0, size_t u1, uint32_t *seen_dims,
-                       ce_claims *cs, ce_claim *c);
+                       size_t u0, size_t u1, uint32_t *seen_dims, ce_claims *cs,
+                       ce_claim *c);
 
 /* The texts another server was embedding whose wait gave nothing (its lock
  * went without an entry, or Redis stopped answering; ce_claims_settle kept
@@ -612,8 +612,8 @@ static int settle_claims(warm_state *st, ce_claims *cs, ce_claim *c,
   else
     ce_claims_settle(cs, c + n_pay, n_wait, on_settled, &s);
   write_settled(&s);
-  if (!oom && pay_unsettled(st, cs, c, miss, group, n_pay, n_unique, s.got,
-                            seen_dims))
+  if (!oom &&
+      pay_unsettled(st, cs, c, miss, group, n_pay, n_unique, s.got, seen_dims))
     s.oom = 1;
   free(s.vecs);
   free(s.ones);
@@ -627,8 +627,8 @@ static int settle_claims(warm_state *st, ce_claims *cs, ce_claim *c,
  * group[u1])), writes the results back and publishes them (claims c, may
  * be NULL). 0, or -1 out of memory. */
 static int embed_slice(warm_state *st, queued **miss, const size_t *group,
-                       size_t u0, size_t u1, uint32_t *seen_dims,
-                       ce_claims *cs, ce_claim *c) {
+                       size_t u0, size_t u1, uint32_t *seen_dims, ce_claims *cs,
+                       ce_claim *c) {
   size_t n = u1 - u0;
   ce_text *texts = malloc(n * sizeof *texts);
   uint8_t *ok = malloc(n), *vecs = NULL;
@@ -644,8 +644,8 @@ static int embed_slice(warm_state *st, queued **miss, const size_t *group,
   ce_provider_embed_many(&st->cfg, st->multi, texts, n, &vecs, &dims, ok);
   if (vecs)
     *seen_dims = dims;
-  rc = vecs ? write_back(st, miss + group[u0], group[u1] - group[u0], u0,
-                         vecs, dims, ok)
+  rc = vecs ? write_back(st, miss + group[u0], group[u1] - group[u0], u0, vecs,
+                         dims, ok)
             : 0;
 done:
   publish_slice(cs, c, miss, group, u0, u1, vecs, dims, ok);

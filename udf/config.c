@@ -135,12 +135,18 @@ static int ce_check_prefix(const char *v, char *err, size_t errlen) {
 #define CE_STR(n, sz, def, fl, chk, hlp)                                       \
   {#n, CE_T_STR, fl, offsetof(ce_config, n), sz, def, 0, 0, 0, NULL, chk, hlp},
 #define CE_NUM(n, def, lo, hi, fl, hlp)                                        \
-  {#n, CE_T_NUM, fl, offsetof(ce_config, n), 0, NULL, def, lo, hi, NULL, NULL, hlp},
+  {#n,   CE_T_NUM, fl, offsetof(ce_config, n), 0, NULL, def, lo, hi,           \
+   NULL, NULL,     hlp},
 #define CE_BOOL(n, def, fl, hlp)                                               \
-  {#n, CE_T_BOOL, fl, offsetof(ce_config, n), 0, NULL, def, 0, 1, NULL, NULL, hlp},
+  {#n,   CE_T_BOOL, fl, offsetof(ce_config, n), 0, NULL, def, 0, 1,            \
+   NULL, NULL,      hlp},
 #define CE_ENUM(n, fl, hlp, ...)                                               \
-  {#n, CE_T_ENUM, fl, offsetof(ce_config, n), 0, NULL, 0, 0, 0,                \
-   (const char *const[]){__VA_ARGS__, NULL}, NULL, hlp},
+  {#n,   CE_T_ENUM,                                                            \
+   fl,   offsetof(ce_config, n),                                               \
+   0,    NULL,                                                                 \
+   0,    0,                                                                    \
+   0,    (const char *const[]){__VA_ARGS__, NULL},                             \
+   NULL, hlp},
 const ce_setting ce_settings[] = {
 #include "settings.def"
 };
@@ -337,8 +343,9 @@ static void consequence(ce_config *c, const ce_setting *s, const char *where,
   const char *what = "ignored, the default applies";
   if (s->flags & (CE_ROUTE_PROVIDER | CE_ROUTE_CACHE)) {
     disable_path(c, s, where, err);
-    what = (s->flags & CE_ROUTE_CACHE) ? "the cache is off until it is fixed"
-                                       : "the provider is off until it is fixed";
+    what = (s->flags & CE_ROUTE_CACHE)
+               ? "the cache is off until it is fixed"
+               : "the provider is off until it is fixed";
   }
   size_t l = strlen(err);
   snprintf(err + l, errlen - l, "; %s", what);
@@ -455,8 +462,8 @@ int ce_endpoint_is_jina(const char *endpoint) {
   static const char dom[] = ".jina.ai";
   if (n == sizeof dom - 2 && !strncasecmp(h, dom + 1, n))
     return 1;
-  return n >= sizeof dom && !strncasecmp(h + n - (sizeof dom - 1), dom,
-                                         sizeof dom - 1);
+  return n >= sizeof dom &&
+         !strncasecmp(h + n - (sizeof dom - 1), dom, sizeof dom - 1);
 }
 
 /* CACHED_EMBED_<NAME> variables; the number of bad values. */
@@ -597,8 +604,7 @@ static int load_file(ce_config *c, const char *path, const struct stat *st,
 
 static void log_off(const ce_config *c) {
   if (c->provider_off[0])
-    ce_log("provider disabled until the setting is fixed: %s",
-           c->provider_off);
+    ce_log("provider disabled until the setting is fixed: %s", c->provider_off);
   if (c->cache_off[0])
     ce_log("cache disabled until the setting is fixed: %s", c->cache_off);
 }
@@ -691,8 +697,8 @@ static void reload(const char *path, const struct stat *st, int exists) {
       ce_log("config %s: %s; keeping the last good settings", path, why);
       return;
     }
-    ce_log("config %s: %s; provider and cache disabled until it is fixed",
-           path, why);
+    ce_log("config %s: %s; provider and cache disabled until it is fixed", path,
+           why);
     snprintf(c.provider_off, CE_OFF_MSG, "config file %.180s", why);
     snprintf(c.cache_off, CE_OFF_MSG, "config file %.180s", why);
   }
@@ -720,7 +726,8 @@ static void refresh(void) {
   int exists = stat(path, &st) == 0;
   if (!exists)
     memset(&st, 0, sizeof st);
-  if (!cfg_loaded || strcmp(path, cfg_path_seen) || !same_file(&st, &cfg_seen)) {
+  if (!cfg_loaded || strcmp(path, cfg_path_seen) ||
+      !same_file(&st, &cfg_seen)) {
     snprintf(cfg_path_seen, sizeof cfg_path_seen, "%s", path);
     cfg_seen = st;
     reload(path, &st, exists);

@@ -10,13 +10,20 @@ static const struct {
   const char *model;
   uint32_t dims;
 } KNOWN[] = {
-    {"jina-embeddings-v2-base-en", 768}, {"jina-embeddings-v2-base-de", 768},
-    {"jina-embeddings-v2-base-es", 768}, {"jina-embeddings-v2-base-zh", 768},
-    {"jina-embeddings-v2-base-code", 768}, {"jina-embeddings-v2-small-en", 512},
-    {"jina-embeddings-v3", 1024},        {"jina-embeddings-v4", 2048},
-    {"jina-clip-v2", 1024},              {"text-embedding-3-small", 1536},
-    {"text-embedding-3-large", 3072},    {"text-embedding-ada-002", 1536},
-    {"nomic-embed-text", 768},           {"all-minilm", 384},
+    {"jina-embeddings-v2-base-en", 768},
+    {"jina-embeddings-v2-base-de", 768},
+    {"jina-embeddings-v2-base-es", 768},
+    {"jina-embeddings-v2-base-zh", 768},
+    {"jina-embeddings-v2-base-code", 768},
+    {"jina-embeddings-v2-small-en", 512},
+    {"jina-embeddings-v3", 1024},
+    {"jina-embeddings-v4", 2048},
+    {"jina-clip-v2", 1024},
+    {"text-embedding-3-small", 1536},
+    {"text-embedding-3-large", 3072},
+    {"text-embedding-ada-002", 1536},
+    {"nomic-embed-text", 768},
+    {"all-minilm", 384},
 };
 
 #define LEARNED_MAX 32

@@ -2,10 +2,10 @@
  *   embedding_cosine(a, b)  REAL     cosine similarity in [-1, 1]
  *   embedding_dims(v)       INTEGER  number of float32 values
  *   embedding_to_json(v)    STRING   "[v0,v1,...]", shortest round-trip text,
- *                                    accepted by VEC_FromText / STRING_TO_VECTOR
- * NULL in, a BLOB whose length is 0 or not a multiple of 4 or over
- * CE_MAX_DIMS floats, differing lengths or a zero-norm vector (cosine) give
- * NULL (is_null), never *error. */
+ *                                    accepted by VEC_FromText /
+ * STRING_TO_VECTOR NULL in, a BLOB whose length is 0 or not a multiple of 4 or
+ * over CE_MAX_DIMS floats, differing lengths or a zero-norm vector (cosine)
+ * give NULL (is_null), never *error. */
 #include "udf_args.h"
 #include "udf_entry_points.h"
 
@@ -123,8 +123,8 @@ CE_EXPORT char *embedding_to_json(UDF_INIT *initid, UDF_ARGS *args,
     return NULL;
   if (ce_grow(&st->buf, &st->cap, ce_vec_json_cap(d)))
     return NULL;
-  size_t n = ce_vec_to_json((const uint8_t *)args->args[0], d, st->buf,
-                            st->cap);
+  size_t n =
+      ce_vec_to_json((const uint8_t *)args->args[0], d, st->buf, st->cap);
   if (!n)
     return NULL;
   *is_null = 0;

@@ -30,15 +30,15 @@ static struct {
     long ok, fail;
   } bucket[BUCKETS];
   long bucket_ms;
-  long consecutive;      /* failed requests in a row */
+  long consecutive; /* failed requests in a row */
   long long closed_since;
   /* OPEN */
   long long open_until;
-  long open_ms;          /* the current open period */
-  char why[96];          /* what opened it */
+  long open_ms; /* the current open period */
+  char why[96]; /* what opened it */
   /* HALF_OPEN */
   int probes_out;
-  long long probe_since; /* the latest probe admitted */
+  long long probe_since;   /* the latest probe admitted */
   unsigned long probe_gen; /* one per half-open period */
   /* cost guard: a fixed window */
   long long win_start;
@@ -270,8 +270,8 @@ void ce_guard_request_done(const ce_config *cfg, ce_guard_ticket *mine) {
                         ? doubled_period(cfg)
                         : first_period(cfg);
       open_circuit(cfg, now, period);
-      snprintf(logmsg, sizeof logmsg, "circuit open: %s; failing fast for %ld ms",
-               g.why, period);
+      snprintf(logmsg, sizeof logmsg,
+               "circuit open: %s; failing fast for %ld ms", g.why, period);
     }
   }
   pthread_mutex_unlock(&mu);
@@ -323,9 +323,8 @@ static ce_admit_status budget_admit(const ce_config *cfg, uint64_t estimate,
       wait = 1;
     if (!g.logged_budget) {
       g.logged_budget = 1;
-      snprintf(budget_msg, 200,
-               "cost guard: %s %ld reached; %s for %lld s", what, limit,
-               wait_mode(cfg) ? "requests wait" : "rows are NULL",
+      snprintf(budget_msg, 200, "cost guard: %s %ld reached; %s for %lld s",
+               what, limit, wait_mode(cfg) ? "requests wait" : "rows are NULL",
                (wait + 999) / 1000);
     }
     if (!wait_mode(cfg) || now + wait > deadline) {
@@ -413,8 +412,8 @@ void ce_guard_result(const ce_config *cfg, ce_guard_ticket *mine,
   if (outcome != CE_GUARD_NOT_SENT)
     mine->last = outcome;
 
-  int probe = mine->probe && g.state == HALF_OPEN &&
-              g.probe_gen == mine->probe_gen;
+  int probe =
+      mine->probe && g.state == HALF_OPEN && g.probe_gen == mine->probe_gen;
   if (cfg->circuit_failures > 0 && outcome != CE_GUARD_NOT_SENT &&
       g.endpoint_hash == ce_fnv1a_str(cfg->endpoint)) {
     if (outcome == CE_GUARD_OK || (outcome == CE_GUARD_NEUTRAL && probe)) {

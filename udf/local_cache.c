@@ -9,15 +9,15 @@
 #include <string.h>
 
 typedef struct entry {
-  struct entry *chain;            /* next in the bucket */
-  struct entry *prev, *next;      /* LRU: head = most recent */
+  struct entry *chain;       /* next in the bucket */
+  struct entry *prev, *next; /* LRU: head = most recent */
   uint64_t key_hash;
-  long long expires_ms;           /* monotonic */
+  long long expires_ms; /* monotonic */
   uint8_t text_hash[CE_SHA256_LEN];
   uint32_t dims;
   uint32_t key_len;
-  size_t size;                    /* bytes charged to the budget */
-  unsigned char data[];           /* key, then dims float32 */
+  size_t size;          /* bytes charged to the budget */
+  unsigned char data[]; /* key, then dims float32 */
 } entry;
 
 typedef struct {

@@ -7,7 +7,6 @@
 #include <string.h>
 #include <unistd.h>
 
-
 static void ce_vlog(const char *suffix, const char *fmt, va_list ap) {
   char line[1024];
   struct tm tm;

@@ -24,7 +24,11 @@ typedef struct ce_ratelimit {
 } ce_ratelimit;
 
 #define CE_RATELIMIT_INIT(burst, window)                                       \
-  { PTHREAD_MUTEX_INITIALIZER, (burst), (window), {{0, 0, 0, 0}} }
+  {                                                                            \
+    PTHREAD_MUTEX_INITIALIZER, (burst), (window), {                            \
+      { 0, 0, 0, 0 }                                                           \
+    }                                                                          \
+  }
 
 /* Writes "<timestamp> cached_embed: <message>\n" in one write(2). */
 void ce_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

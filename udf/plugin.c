@@ -86,17 +86,17 @@ static void op_fail_killed(void) {
   my_error(ER_QUERY_INTERRUPTED, 0); /* the server's own words */
 }
 
-static const ce_server_ops server_ops = {
-    op_killed,       op_progress_start, op_progress_report,
-    op_progress_end, op_fail_statement, op_fail_killed};
+static const ce_server_ops server_ops = {op_killed,          op_progress_start,
+                                         op_progress_report, op_progress_end,
+                                         op_fail_statement,  op_fail_killed};
 
 /* ---- status variables ---- */
 
 static int show_hits(MYSQL_THD thd, struct st_mysql_show_var *var, void *buff,
                      struct system_status_var *sv, enum enum_var_type scope) {
   (void)thd, (void)sv, (void)scope;
-  *(unsigned long long *)buff =
-      *ce_stat_counter(CE_STAT_HITS_LOCAL) + *ce_stat_counter(CE_STAT_HITS_REDIS);
+  *(unsigned long long *)buff = *ce_stat_counter(CE_STAT_HITS_LOCAL) +
+                                *ce_stat_counter(CE_STAT_HITS_REDIS);
   var->type = SHOW_ULONGLONG;
   var->value = buff;
   return 0;
@@ -127,8 +127,7 @@ static int show_local_entries(MYSQL_THD thd, struct st_mysql_show_var *var,
   return show_local(var, buff, 1);
 }
 
-static int show_readahead(struct st_mysql_show_var *var, void *buff,
-                          int keys) {
+static int show_readahead(struct st_mysql_show_var *var, void *buff, int keys) {
   size_t bytes, n;
   ce_readahead_usage(&bytes, &n);
   *(unsigned long long *)buff = keys ? n : bytes;
@@ -197,16 +196,14 @@ static int show_money(struct st_mysql_show_var *var, void *buff, int saved) {
   return 0;
 }
 
-static int show_spent(MYSQL_THD thd, struct st_mysql_show_var *var,
-                      void *buff, struct system_status_var *sv,
-                      enum enum_var_type scope) {
+static int show_spent(MYSQL_THD thd, struct st_mysql_show_var *var, void *buff,
+                      struct system_status_var *sv, enum enum_var_type scope) {
   (void)thd, (void)sv, (void)scope;
   return show_money(var, buff, 0);
 }
 
-static int show_saved(MYSQL_THD thd, struct st_mysql_show_var *var,
-                      void *buff, struct system_status_var *sv,
-                      enum enum_var_type scope) {
+static int show_saved(MYSQL_THD thd, struct st_mysql_show_var *var, void *buff,
+                      struct system_status_var *sv, enum enum_var_type scope) {
   (void)thd, (void)sv, (void)scope;
   return show_money(var, buff, 1);
 }
@@ -223,8 +220,8 @@ static void build_status(void) {
     status_inner[o++] = (struct st_mysql_show_var){
         ce_stat_name((ce_stat)i), (void *)ce_stat_counter((ce_stat)i),
         SHOW_ULONGLONG};
-  status_inner[o++] = (struct st_mysql_show_var){"hits", (void *)show_hits,
-                                                  SHOW_SIMPLE_FUNC};
+  status_inner[o++] =
+      (struct st_mysql_show_var){"hits", (void *)show_hits, SHOW_SIMPLE_FUNC};
   status_inner[o++] = (struct st_mysql_show_var){
       "circuit", (void *)show_circuit, SHOW_SIMPLE_FUNC};
   status_inner[o++] = (struct st_mysql_show_var){
@@ -239,10 +236,10 @@ static void build_status(void) {
       "provider_disabled", (void *)show_provider_off, SHOW_SIMPLE_FUNC};
   status_inner[o++] = (struct st_mysql_show_var){
       "cache_disabled", (void *)show_cache_off, SHOW_SIMPLE_FUNC};
-  status_inner[o++] = (struct st_mysql_show_var){"spent", (void *)show_spent,
-                                                  SHOW_SIMPLE_FUNC};
-  status_inner[o++] = (struct st_mysql_show_var){"saved", (void *)show_saved,
-                                                  SHOW_SIMPLE_FUNC};
+  status_inner[o++] =
+      (struct st_mysql_show_var){"spent", (void *)show_spent, SHOW_SIMPLE_FUNC};
+  status_inner[o++] =
+      (struct st_mysql_show_var){"saved", (void *)show_saved, SHOW_SIMPLE_FUNC};
   status_inner[o] = (struct st_mysql_show_var){0, 0, 0};
 }
 
@@ -419,9 +416,8 @@ static void reset_values(void) {
 /* The text of a SET GLOBAL value into buf[cap]: NULL for SQL NULL, "" with
  * *bad set when it does not fit or holds a NUL byte. An enum's number is
  * its choice. */
-static const char *value_text(const ce_setting *s,
-                              struct st_mysql_value *value, char *buf,
-                              size_t cap, int *bad) {
+static const char *value_text(const ce_setting *s, struct st_mysql_value *value,
+                              char *buf, size_t cap, int *bad) {
   long long ll;
   double d;
   *bad = 0;
@@ -520,18 +516,23 @@ static void build_var(size_t j, const ce_setting *s) {
   const char *comment = var_comment[j] ? var_comment[j] : s->help;
   switch (s->type) {
   case CE_T_STR:
-    vars[j].s = (str_var){PLUGIN_VAR_STR | flags, s->name, comment, var_check,
-                          var_update, &var_value[j].s, NULL};
+    vars[j].s = (str_var){
+        PLUGIN_VAR_STR | flags, s->name, comment, var_check, var_update,
+        &var_value[j].s,        NULL};
     break;
   case CE_T_NUM:
-    vars[j].n = (num_var){PLUGIN_VAR_LONG | flags, s->name, comment,
-                          var_check, var_update, &var_value[j].n,
-                          s->def_num, s->min, s->max, 0};
+    vars[j].n = (num_var){
+        PLUGIN_VAR_LONG | flags, s->name,    comment, var_check, var_update,
+        &var_value[j].n,         s->def_num, s->min,  s->max,    0};
     var_value[j].n = s->def_num;
     break;
   case CE_T_BOOL:
-    vars[j].b = (bool_var){PLUGIN_VAR_BOOL | flags, s->name, comment,
-                           var_check, var_update, &var_value[j].b,
+    vars[j].b = (bool_var){PLUGIN_VAR_BOOL | flags,
+                           s->name,
+                           comment,
+                           var_check,
+                           var_update,
+                           &var_value[j].b,
                            (char)s->def_num};
     var_value[j].b = (char)s->def_num;
     break;
@@ -540,9 +541,14 @@ static void build_var(size_t j, const ce_setting *s) {
     while (s->choices[n])
       n++;
     var_typelib[j] = (TYPELIB){n, s->name, (const char **)s->choices, NULL};
-    vars[j].e = (enum_var){PLUGIN_VAR_ENUM | flags, s->name, comment,
-                           var_check, var_update, &var_value[j].e,
-                           (unsigned long)s->def_num, &var_typelib[j]};
+    vars[j].e = (enum_var){PLUGIN_VAR_ENUM | flags,
+                           s->name,
+                           comment,
+                           var_check,
+                           var_update,
+                           &var_value[j].e,
+                           (unsigned long)s->def_num,
+                           &var_typelib[j]};
     var_value[j].e = (unsigned long)s->def_num;
     break;
   }

@@ -34,7 +34,8 @@ char *ce_provider_request_json(const ce_config *cfg, const ce_text *in,
     json_object_set_new(root, "normalized", json_true());
     if (cfg->truncate)
       json_object_set_new(root, "truncate", json_true());
-    const char *task = ce_task_wire(cfg); /* the call's, if the model takes it */
+    const char *task =
+        ce_task_wire(cfg); /* the call's, if the model takes it */
     if (task)
       json_object_set_new(root, "task", json_string(task));
   } else {
@@ -173,11 +174,11 @@ static int has_word(const char *s, const char *w) {
 }
 
 int ce_provider_too_large(long status, const char *msg) {
-  static const char *const what[] = {"token", "input", "item", "batch",
+  static const char *const what[] = {"token",   "input",   "item", "batch",
                                      "payload", "request", "size"};
-  static const char *const over[] = {"max", "exceed", "too many", "too long",
-                                     "too large", "larger than", "at most",
-                                     "limit"};
+  static const char *const over[] = {"max",      "exceed",    "too many",
+                                     "too long", "too large", "larger than",
+                                     "at most",  "limit"};
   int w = 0, o = 0;
   if (status == 413)
     return 1;
@@ -361,10 +362,10 @@ int ce_provider_embed(const ce_config *cfg, const ce_text *in, size_t n,
       *cls = CE_FAIL_TIMEOUT;
       break;
     }
-    if (ce_http_prepare(&call, cfg, json, remaining,
-                        ce_provider_response_limit(
-                            n, ce_provider_limit_dims(cfg)),
-                        err, errlen)) {
+    if (ce_http_prepare(
+            &call, cfg, json, remaining,
+            ce_provider_response_limit(n, ce_provider_limit_dims(cfg)), err,
+            errlen)) {
       ce_guard_result(cfg, &ticket, CE_GUARD_NOT_SENT, 0);
       *cls = CE_FAIL_LOCAL;
       break;

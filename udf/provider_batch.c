@@ -24,7 +24,7 @@ typedef enum {
 typedef struct {
   size_t first, count; /* the inputs of this request */
   char *json;
-  size_t cost;          /* bytes reserved: JSON + response limit */
+  size_t cost; /* bytes reserved: JSON + response limit */
   ce_http_call call;
   ce_guard_ticket ticket;
   job_state state;
@@ -44,10 +44,10 @@ typedef struct {
   uint8_t **vecs;
   uint32_t *dims;
   uint8_t *ok;
-  size_t inflight;   /* bytes reserved by requests not finished */
-  int unfinished;    /* requests formed and not finished */
-  int scouted;       /* the one-input request for unknown dims was formed */
-  job *scout;        /* ... and is not finished */
+  size_t inflight; /* bytes reserved by requests not finished */
+  int unfinished;  /* requests formed and not finished */
+  int scouted;     /* the one-input request for unknown dims was formed */
+  job *scout;      /* ... and is not finished */
 } batch;
 
 static ce_ratelimit batch_rl = CE_RATELIMIT_INIT(5, 60);
@@ -63,8 +63,8 @@ static int store(batch *b, job *j, const ce_embeddings *e) {
     }
     *b->dims = e->dims;
   } else if (e->dims != *b->dims) {
-    snprintf(j->err, sizeof j->err, "vectors of %u and %u dimensions",
-             *b->dims, e->dims);
+    snprintf(j->err, sizeof j->err, "vectors of %u and %u dimensions", *b->dims,
+             e->dims);
     j->cls = CE_FAIL_RESPONSE;
     return -1;
   }
@@ -99,7 +99,8 @@ static void fail(batch *b, job *j) {
 /* A new request for inputs [first, first + count), ready to start. */
 static job *add_job(batch *b, size_t first, size_t count) {
   job *j = calloc(1, sizeof *j);
-  if (!j || ce_grow(&b->jobs, &b->jobs_cap, (b->n_jobs + 1) * sizeof *b->jobs)) {
+  if (!j ||
+      ce_grow(&b->jobs, &b->jobs_cap, (b->n_jobs + 1) * sizeof *b->jobs)) {
     free(j);
     return NULL;
   }
@@ -193,10 +194,10 @@ static void start(batch *b, job *j) {
     fail(b, j);
     return;
   }
-  if (ce_http_prepare(&j->call, cfg, j->json, remaining,
-                      ce_provider_response_limit(j->count,
-                                                 ce_provider_limit_dims(cfg)),
-                      j->err, sizeof j->err)) {
+  if (ce_http_prepare(
+          &j->call, cfg, j->json, remaining,
+          ce_provider_response_limit(j->count, ce_provider_limit_dims(cfg)),
+          j->err, sizeof j->err)) {
     ce_guard_result(cfg, &j->ticket, CE_GUARD_NOT_SENT, 0);
     j->cls = CE_FAIL_LOCAL;
     fail(b, j);

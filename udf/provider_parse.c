@@ -68,8 +68,8 @@ static int syntax(reader *r, const char *what) {
 }
 
 static void ws(reader *r) {
-  while (r->p < r->end && (*r->p == ' ' || *r->p == '\t' || *r->p == '\n' ||
-                           *r->p == '\r'))
+  while (r->p < r->end &&
+         (*r->p == ' ' || *r->p == '\t' || *r->p == '\n' || *r->p == '\r'))
     r->p++;
 }
 
@@ -97,7 +97,8 @@ static int next(reader *r, char close) {
     r->p++;
     return c == (unsigned char)close;
   }
-  return syntax(r, close == ']' ? "',' or ']' expected" : "',' or '}' expected");
+  return syntax(r,
+                close == ']' ? "',' or ']' expected" : "',' or '}' expected");
 }
 
 static int hex4(const char *s, unsigned *out) {
@@ -168,14 +169,26 @@ static int string(reader *r, char *out, size_t cap, size_t *len,
     char e = r->p[1];
     r->p += 2;
     switch (e) {
-    case '"': case '\\': case '/':
+    case '"':
+    case '\\':
+    case '/':
       put(out, cap, len, e);
       break;
-    case 'b': put(out, cap, len, '\b'); break;
-    case 'f': put(out, cap, len, '\f'); break;
-    case 'n': put(out, cap, len, '\n'); break;
-    case 'r': put(out, cap, len, '\r'); break;
-    case 't': put(out, cap, len, '\t'); break;
+    case 'b':
+      put(out, cap, len, '\b');
+      break;
+    case 'f':
+      put(out, cap, len, '\f');
+      break;
+    case 'n':
+      put(out, cap, len, '\n');
+      break;
+    case 'r':
+      put(out, cap, len, '\r');
+      break;
+    case 't':
+      put(out, cap, len, '\t');
+      break;
     case 'u': {
       unsigned cp, lo;
       if (r->end - r->p < 4 || hex4(r->p, &cp))
@@ -348,30 +361,25 @@ static uint32_t decode_base64(reader *r, parse_state *ps) {
   const char *at = r->p;
   if (string(r, NULL, 0, &len, &raw, &escaped))
     return 0;
-  if (len > B64_MAX)
-    {
-      fail(r, "embedding has more than %d values",
-                          CE_MAX_DIMS);
-      return 0;
-    }
+  if (len > B64_MAX) {
+    fail(r, "embedding has more than %d values", CE_MAX_DIMS);
+    return 0;
+  }
   if (escaped) { /* e.g. "\/" for '/': read it again, unescaped */
     r->p = at;
     if (string(r, ps->b64, B64_MAX, &len, NULL, NULL))
       return 0;
     raw = ps->b64;
   }
-  if (ce_base64_decode(raw, len, ps->one, (size_t)CE_MAX_DIMS * 4,
-                       &out_len) ||
-      out_len % 4)
-    {
-      fail(r, "embedding is not base64 of float32 values");
-      return 0;
-    }
-  if (!out_len)
-    {
-      fail(r, "embedding is empty");
-      return 0;
-    }
+  if (ce_base64_decode(raw, len, ps->one, (size_t)CE_MAX_DIMS * 4, &out_len) ||
+      out_len % 4) {
+    fail(r, "embedding is not base64 of float32 values");
+    return 0;
+  }
+  if (!out_len) {
+    fail(r, "embedding is empty");
+    return 0;
+  }
   return (uint32_t)(out_len / 4);
 }
 
@@ -391,24 +399,18 @@ static uint32_t decode_floats(reader *r, parse_state *ps) {
     int is_int;
     long long iv;
     int c = peek(r);
-    if (n >= CE_MAX_DIMS)
-      {
-      fail(r, "embedding has more than %d values",
-                            CE_MAX_DIMS);
+    if (n >= CE_MAX_DIMS) {
+      fail(r, "embedding has more than %d values", CE_MAX_DIMS);
       return 0;
     }
-    if (!(c == '-' || (c >= '0' && c <= '9')))
-      {
-      fail(r, "embedding value %zu is not a float32 number",
-                            n);
+    if (!(c == '-' || (c >= '0' && c <= '9'))) {
+      fail(r, "embedding value %zu is not a float32 number", n);
       return 0;
     }
     if (number(r, &d, &is_int, &iv))
       return 0;
-    if (!isfinite(d) || fabs(d) > FLT_MAX)
-      {
-      fail(r, "embedding value %zu is not a float32 number",
-                            n);
+    if (!isfinite(d) || fabs(d) > FLT_MAX) {
+      fail(r, "embedding value %zu is not a float32 number", n);
       return 0;
     }
     ce_f32_store(ps->one + 4 * n++, (float)d);
@@ -571,7 +573,7 @@ int ce_provider_parse_response(const char *body, size_t len, size_t n,
     goto done;
   }
   while ((m = member(&r, &first, key)) == 1) {
-    if (!strcmp(key, "data") ? data(&r, &ps, len)
+    if (!strcmp(key, "data")    ? data(&r, &ps, len)
         : !strcmp(key, "usage") ? usage(&r, &ps)
                                 : skip(&r, 1))
       goto done;

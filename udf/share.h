@@ -24,8 +24,8 @@
  * other 4xx, the circuit, the cost guard); otherwise — refused as too
  * large, or 429 / 5xx / network / timeout after its retries — each row
  * sends alone (with its own timeout_ms), as it would have without sharing.
- * Setting share_requests = off: every row sends alone, as before. Rows of one identity never meet here:
- * single-flight (inflight.h) lets one of them pay. */
+ * Setting share_requests = off: every row sends alone, as before. Rows of one
+ * identity never meet here: single-flight (inflight.h) lets one of them pay. */
 #ifndef CE_SHARE_H
 #define CE_SHARE_H
 

@@ -53,10 +53,9 @@ void ce_stat_latency(uint64_t us) {
   uint64_t max = ce_stat_get(CE_STAT_LATENCY_US_MAX);
   ce_stat_add(CE_STAT_LATENCY_COUNT, 1);
   ce_stat_add(CE_STAT_LATENCY_US_SUM, us);
-  while (us > max &&
-         !__atomic_compare_exchange_n(&counters[CE_STAT_LATENCY_US_MAX], &max,
-                                      us, 1, __ATOMIC_RELAXED,
-                                      __ATOMIC_RELAXED))
+  while (us > max && !__atomic_compare_exchange_n(
+                         &counters[CE_STAT_LATENCY_US_MAX], &max, us, 1,
+                         __ATOMIC_RELAXED, __ATOMIC_RELAXED))
     ;
 }
 
@@ -107,13 +106,15 @@ size_t ce_stats_json(char *out, size_t cap, const char *extra,
   int n;
 #define PUT(...)                                                               \
   do {                                                                         \
-    n = snprintf(o < cap ? out + o : NULL, o < cap ? cap - o : 0, __VA_ARGS__); \
+    n = snprintf(o < cap ? out + o : NULL, o < cap ? cap - o : 0,              \
+                 __VA_ARGS__);                                                 \
     if (n > 0)                                                                 \
       o += (size_t)n;                                                          \
   } while (0)
 
   PUT("{");
-  uint64_t hits = ce_stat_get(CE_STAT_HITS_LOCAL) + ce_stat_get(CE_STAT_HITS_REDIS);
+  uint64_t hits =
+      ce_stat_get(CE_STAT_HITS_LOCAL) + ce_stat_get(CE_STAT_HITS_REDIS);
   PUT("\"hits\":%llu", (unsigned long long)hits);
   for (int i = 0; i < CE_STAT__COUNT; i++)
     PUT(",\"%s\":%llu", NAMES[i], (unsigned long long)ce_stat_get((ce_stat)i));

@@ -1,4 +1,5 @@
-/* Process-wide counters, lock-free (atomic adds), read by cached_embed_stats(). */
+/* Process-wide counters, lock-free (atomic adds), read by cached_embed_stats().
+ */
 #ifndef CE_STATS_H
 #define CE_STATS_H
 
@@ -6,25 +7,25 @@
 #include <stdint.h>
 
 typedef enum {
-  CE_STAT_HITS_LOCAL,      /* served by the in-process cache */
-  CE_STAT_HITS_REDIS,      /* served by Redis */
-  CE_STAT_MISSES,          /* not cached (or stale / corrupt): provider asked */
-  CE_STAT_STALE,           /* key found but bound to another text */
-  CE_STAT_CORRUPT,         /* key found but the value was not ours / broken */
+  CE_STAT_HITS_LOCAL, /* served by the in-process cache */
+  CE_STAT_HITS_REDIS, /* served by Redis */
+  CE_STAT_MISSES,     /* not cached (or stale / corrupt): provider asked */
+  CE_STAT_STALE,      /* key found but bound to another text */
+  CE_STAT_CORRUPT,    /* key found but the value was not ours / broken */
   CE_STAT_PROVIDER_REQUESTS, /* HTTP requests sent, retries included */
-  CE_STAT_PROVIDER_INPUTS, /* texts sent in successful requests */
-  CE_STAT_PROVIDER_TOKENS, /* usage.total_tokens reported */
-  CE_STAT_PROVIDER_ERRORS, /* calls that failed after retries */
-  CE_STAT_RETRIES,         /* requests repeated after 429/5xx/network error */
-  CE_STAT_CACHE_ERRORS,    /* Redis unreachable, timed out or failed */
-  CE_STAT_NULL_TEXTS,      /* NULL text: NULL, no call */
-  CE_STAT_EMPTY_TEXTS,     /* empty or blank text: NULL, no call */
-  CE_STAT_INVALID_UTF8,    /* texts whose bad bytes became U+FFFD */
-  CE_STAT_TRUNCATED,       /* texts cut to max_text_bytes before sending */
-  CE_STAT_LATIN1_TEXTS,    /* texts sent decoded from latin1 (cp1252) */
-  CE_STAT_WIDE_TEXTS,      /* texts with NUL bytes (utf16/ucs2/utf32): NULL */
-  CE_STAT_ROWS_FAILED,     /* rows returned NULL because of an error */
-  CE_STAT_LATENCY_COUNT,   /* successful provider calls timed */
+  CE_STAT_PROVIDER_INPUTS,   /* texts sent in successful requests */
+  CE_STAT_PROVIDER_TOKENS,   /* usage.total_tokens reported */
+  CE_STAT_PROVIDER_ERRORS,   /* calls that failed after retries */
+  CE_STAT_RETRIES,           /* requests repeated after 429/5xx/network error */
+  CE_STAT_CACHE_ERRORS,      /* Redis unreachable, timed out or failed */
+  CE_STAT_NULL_TEXTS,        /* NULL text: NULL, no call */
+  CE_STAT_EMPTY_TEXTS,       /* empty or blank text: NULL, no call */
+  CE_STAT_INVALID_UTF8,      /* texts whose bad bytes became U+FFFD */
+  CE_STAT_TRUNCATED,         /* texts cut to max_text_bytes before sending */
+  CE_STAT_LATIN1_TEXTS,      /* texts sent decoded from latin1 (cp1252) */
+  CE_STAT_WIDE_TEXTS,        /* texts with NUL bytes (utf16/ucs2/utf32): NULL */
+  CE_STAT_ROWS_FAILED,       /* rows returned NULL because of an error */
+  CE_STAT_LATENCY_COUNT,     /* successful provider calls timed */
   CE_STAT_LATENCY_US_SUM,
   CE_STAT_LATENCY_US_MAX,
   CE_STAT_GUARD_REJECTS,   /* attempts refused by the circuit or cost guard */

@@ -51,8 +51,7 @@ int ce_utf8_valid(const char *in, size_t len) {
   while (i < len) {
     /* ASCII, 8 bytes at a time (most text is mostly ASCII). */
     uint64_t w;
-    while (i + 8 <= len &&
-           (memcpy(&w, s + i, 8), !(w & 0x8080808080808080ULL)))
+    while (i + 8 <= len && (memcpy(&w, s + i, 8), !(w & 0x8080808080808080ULL)))
       i += 8;
     if (i == len)
       break;

@@ -39,7 +39,8 @@ int ce_utf8_valid(const char *s, size_t len);
  * UTF-8 sequence (overlongs, surrogates and > U+10FFFF included) with U+FFFD.
  * `out` must hold 3 * len bytes. Returns the output length; `*replaced` gets
  * the number of replacements. */
-size_t ce_utf8_sanitize(const char *in, size_t len, char *out, size_t *replaced);
+size_t ce_utf8_sanitize(const char *in, size_t len, char *out,
+                        size_t *replaced);
 
 /* Decodes MySQL latin1 (cp1252; the five bytes cp1252 leaves undefined,
  * 0x81 0x8D 0x8F 0x90 0x9D, map to U+0081 ... U+009D as MySQL maps them)

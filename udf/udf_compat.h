@@ -10,8 +10,8 @@
 #define CE_UDF_COMPAT_H
 
 #ifdef CE_MYSQL_UDF_HEADERS
-#include <stdbool.h>
 #include <mysql/udf_registration_types.h>
+#include <stdbool.h>
 typedef bool ce_udf_bool;
 typedef unsigned char ce_udf_flag;
 /* MySQL declares the entry points' types (Udf_func_*): the glue's own

@@ -13,8 +13,7 @@ void ce_f32_store(uint8_t *p, float v);
 int ce_vec_finite(const uint8_t *vec, size_t dims);
 
 /* Cosine similarity; 0 on success, -1 when either vector has zero norm. */
-int ce_vec_cosine(const uint8_t *a, const uint8_t *b, size_t dims,
-                  double *out);
+int ce_vec_cosine(const uint8_t *a, const uint8_t *b, size_t dims, double *out);
 
 /* "[v0,v1,...]" with the shortest text that reads back to the same float32.
  * Returns the length written (NUL excluded), or 0 if `cap` is too small;

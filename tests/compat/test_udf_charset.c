@@ -65,21 +65,20 @@ static mysql_service_status_t reg_release(my_h_service s) {
   refs--;
   return 0;
 }
-static SERVICE_TYPE_NO_CONST(registry) registry = {reg_acquire,
-                                                   reg_acquire_related,
-                                                   reg_release};
+static SERVICE_TYPE_NO_CONST(registry) registry = {
+    reg_acquire, reg_acquire_related, reg_release};
 
 /* Exported (-rdynamic) like mysqld's: the glue finds them with dlsym. */
 __attribute__((visibility("default"))) SERVICE_TYPE(registry) *
-mysql_plugin_registry_acquire(void);
+    mysql_plugin_registry_acquire(void);
 __attribute__((visibility("default"))) int
 mysql_plugin_registry_release(SERVICE_TYPE(registry) *);
 
-SERVICE_TYPE(registry) *mysql_plugin_registry_acquire(void) {
+SERVICE_TYPE(registry) * mysql_plugin_registry_acquire(void) {
   refs++;
   return &registry;
 }
-int mysql_plugin_registry_release(SERVICE_TYPE(registry) *r) {
+int mysql_plugin_registry_release(SERVICE_TYPE(registry) * r) {
   CHECK(r == &registry);
   refs--;
   return 0;
@@ -107,7 +106,8 @@ int main(void) {
   /* no such service (MySQL before 8.0.19): the setting decides */
   fail_set = 0;
   fail_service = 1;
-  CHECK(ce_udf_text_charset(&args, 1, CE_CHARSET_UTF8MB4) == CE_CHARSET_UTF8MB4);
+  CHECK(ce_udf_text_charset(&args, 1, CE_CHARSET_UTF8MB4) ==
+        CE_CHARSET_UTF8MB4);
   CHECK(sets == 1 && refs == 0);
   /* an index past the arguments is never asked about */
   fail_service = 0;

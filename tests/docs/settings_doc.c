@@ -35,8 +35,7 @@ int main(void) {
       snprintf(var, sizeof var, "—");
     else
       snprintf(var, sizeof var, "`cached_embed_%s`", s->name);
-    printf("| `%s` | `%s` | %s | %s | %s |\n", s->name, env, var, def,
-           s->help);
+    printf("| `%s` | `%s` | %s | %s | %s |\n", s->name, env, var, def, s->help);
   }
   return 0;
 }

@@ -19,8 +19,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   int reported = 0;
   ce_config_defaults(&c);
   int malformed = 0;
-  int bad = ce_config_parse_ini(&c, (const char *)data, size, report,
-                                &reported, &malformed);
+  int bad = ce_config_parse_ini(&c, (const char *)data, size, report, &reported,
+                                &malformed);
   if (bad + malformed != reported)
     abort();
   /* every string field stays terminated, every number in its range */

@@ -18,7 +18,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   size_t len = size - 1;
   ce_embeddings e;
   char err[160], msg[200];
-  if (ce_provider_parse_response(body, len, n, want, &e, err, sizeof err, NULL) == 0) {
+  if (ce_provider_parse_response(body, len, n, want, &e, err, sizeof err,
+                                 NULL) == 0) {
     /* success: n vectors of dims values, all finite */
     if (e.n != n || !e.dims || (want && e.dims != want))
       abort();

@@ -4,9 +4,9 @@
  * its owner through a compare-and-delete script), one at a time and
  * pipelined (the warm-up's), and the "done" note that ends it. */
 #include "../unit/check.h"
+#include "clock.h"
 #include "redis.h"
 #include "redis_cache.h"
-#include "clock.h"
 
 int main(int argc, char **argv) {
   ce_config cfg;
@@ -83,8 +83,8 @@ int main(int argc, char **argv) {
    * node, two on a cluster): the note names the entry's key */
   const char *ek = "cached_embed:v2:m:entry-key";
   CHECK(ce_cache_lock(&cfg, mk[1], ml[1], "owner-z", 7, 5000) == 1);
-  CHECK(ce_cache_set_noting(&cfg, ek, strlen(ek), (const uint8_t *)"VAL", 3,
-                            60, mk[1], ml[1], "owner-z", 7, 2000) == 0);
+  CHECK(ce_cache_set_noting(&cfg, ek, strlen(ek), (const uint8_t *)"VAL", 3, 60,
+                            mk[1], ml[1], "owner-z", 7, 2000) == 0);
   for (int i = 0; i < 2; i++) {
     const char *k = i ? mk[1] : ek;
     ce_redis_cmd_init(&c[i], k, strlen(k));

@@ -62,8 +62,7 @@ typedef char *(*str_fn)(UDF_INIT *, UDF_ARGS *, char *, unsigned long *,
                         ce_udf_flag *, ce_udf_flag *);
 typedef long long (*int_fn)(UDF_INIT *, UDF_ARGS *, ce_udf_flag *,
                             ce_udf_flag *);
-typedef double (*real_fn)(UDF_INIT *, UDF_ARGS *, ce_udf_flag *,
-                          ce_udf_flag *);
+typedef double (*real_fn)(UDF_INIT *, UDF_ARGS *, ce_udf_flag *, ce_udf_flag *);
 typedef void (*clear_fn)(UDF_INIT *, ce_udf_flag *, ce_udf_flag *);
 typedef void (*add_fn)(UDF_INIT *, UDF_ARGS *, ce_udf_flag *, ce_udf_flag *);
 
@@ -141,10 +140,14 @@ static void stmt_prepare(stmt *s, unsigned n) {
     s->attrs[i] = names[i];
     s->attr_len[i] = 1;
   }
-  s->args = (UDF_ARGS){.arg_count = n, .arg_type = s->types, .args = s->argv,
-                       .lengths = s->lengths, .maybe_null = s->maybe_null,
+  s->args = (UDF_ARGS){.arg_count = n,
+                       .arg_type = s->types,
+                       .args = s->argv,
+                       .lengths = s->lengths,
+                       .maybe_null = s->maybe_null,
                        .attributes = s->attrs,
-                       .attribute_lengths = s->attr_len, .extension = NULL};
+                       .attribute_lengths = s->attr_len,
+                       .extension = NULL};
   s->init.max_length = 766;
 }
 
@@ -165,8 +168,8 @@ static int call_row(UDF_INIT *init, UDF_ARGS *args, const char *key,
   args->lengths[0] = key ? strlen(key) : 0;
   args->args[1] = (char *)text;
   args->lengths[1] = text ? text_len : 0;
-  char *out = ((str_fn)u_embed.row)(init, args, result, &length, &is_null,
-                                    &error);
+  char *out =
+      ((str_fn)u_embed.row)(init, args, result, &length, &is_null, &error);
   if (error)
     return -1;
   if (!want) /* NULL or blank text: must be NULL */
@@ -189,11 +192,16 @@ static void row_statements(long id, const char *prefix, int statements) {
     const char *attrs[4] = {"key", "body", "ttl", "task"};
     unsigned long attr_len[4] = {3, 4, 3, 4};
     long long ttl = 600;
-    UDF_ARGS args = {.arg_count = st == 2 ? 3 : st == 3 ? 4 : 2,
+    UDF_ARGS args = {.arg_count = st == 2   ? 3
+                                  : st == 3 ? 4
+                                            : 2,
                      .arg_type = types,
-                     .args = argv, .lengths = lengths,
-                     .maybe_null = maybe_null, .attributes = attrs,
-                     .attribute_lengths = attr_len, .extension = NULL};
+                     .args = argv,
+                     .lengths = lengths,
+                     .maybe_null = maybe_null,
+                     .attributes = attrs,
+                     .attribute_lengths = attr_len,
+                     .extension = NULL};
     UDF_INIT init;
     char message[MYSQL_ERRMSG_SIZE] = "";
     memset(&init, 0, sizeof init);
@@ -290,16 +298,19 @@ static void warm_group(stmt *s, const char *prefix, long id, int st, int g) {
     }
     u_warm.add(&s->init, &s->args, &is_null, &error);
     if (error) {
-      fprintf(stderr, "driver: warm thread %ld stmt %d group %d row %zu: "
-                      "add set *error\n", id, st, g, j);
+      fprintf(stderr,
+              "driver: warm thread %ld stmt %d group %d row %zu: "
+              "add set *error\n",
+              id, st, g, j);
       add_counts(&warm_bad, 1);
     }
   }
   is_null = 0;
   long long got = ((int_fn)u_warm.row)(&s->init, &s->args, &is_null, &error);
   if (error || is_null || got != want) {
-    fprintf(stderr, "driver: warm thread %ld stmt %d group %d: result %lld "
-                    "(null=%d error=%d), want %ld\n",
+    fprintf(stderr,
+            "driver: warm thread %ld stmt %d group %d: result %lld "
+            "(null=%d error=%d), want %ld\n",
             id, st, g, got, is_null, error, want);
     add_counts(&warm_bad, 1);
   }
@@ -367,8 +378,10 @@ static void *verify_worker(void *arg) {
       rows++;
       if (call_row(&s->init, &s->args, bit == 1 ? key : NULL, texts[i],
                    strlen(texts[i]), expected + i * dims * 4)) {
-        fprintf(stderr, "driver: warmed row %s%s: cached_embed gave no or a "
-                        "wrong vector\n", bit == 1 ? "" : "(NULL key) ", key);
+        fprintf(stderr,
+                "driver: warmed row %s%s: cached_embed gave no or a "
+                "wrong vector\n",
+                bit == 1 ? "" : "(NULL key) ", key);
         bad++;
       }
     }
@@ -452,7 +465,8 @@ static void *fn_worker(void *arg) {
     for (size_t r = 0; r < VEC_ROWS; r++) {
       size_t a = ((size_t)id * 61 + (size_t)round * 17 + r * 11) % n_texts;
       size_t b = (a + 1 + r) % n_texts;
-      const uint8_t *va = expected + a * dims * 4, *vb = expected + b * dims * 4;
+      const uint8_t *va = expected + a * dims * 4,
+                    *vb = expected + b * dims * 4;
       ce_udf_flag is_null, error = 0;
       char result[766], msg[160];
       unsigned long length;
@@ -467,8 +481,10 @@ static void *fn_worker(void *arg) {
       is_null = 1;
       cs = ((real_fn)u_cosine.row)(&c->init, &c->args, &is_null, &error);
       if (is_null || error || fabs(cs - 1.0) > 1e-6) {
-        snprintf(msg, sizeof msg, "embedding_cosine(v%zu, v%zu) = %.9f "
-                 "(null=%d), want 1", a, a, cs, is_null);
+        snprintf(msg, sizeof msg,
+                 "embedding_cosine(v%zu, v%zu) = %.9f "
+                 "(null=%d), want 1",
+                 a, a, cs, is_null);
         fn_fail(id, msg);
       }
       set_arg(c, 1, vb, dims * 4);
@@ -476,8 +492,10 @@ static void *fn_worker(void *arg) {
       cs = ((real_fn)u_cosine.row)(&c->init, &c->args, &is_null, &error);
       double want = ref_cosine(va, vb);
       if (is_null || error || fabs(cs - want) > 1e-6) {
-        snprintf(msg, sizeof msg, "embedding_cosine(v%zu, v%zu) = %.9f "
-                 "(null=%d), want %.9f", a, b, cs, is_null, want);
+        snprintf(msg, sizeof msg,
+                 "embedding_cosine(v%zu, v%zu) = %.9f "
+                 "(null=%d), want %.9f",
+                 a, b, cs, is_null, want);
         fn_fail(id, msg);
       }
       for (int k = 0; k < 3; k++) {
@@ -490,8 +508,12 @@ static void *fn_worker(void *arg) {
         is_null = 0;
         ((real_fn)u_cosine.row)(&c->init, &c->args, &is_null, &error);
         if (!is_null || error) {
-          snprintf(msg, sizeof msg, "embedding_cosine with a %s argument is "
-                   "not NULL", k == 0 ? "NULL" : k == 1 ? "5-byte" : "shorter");
+          snprintf(msg, sizeof msg,
+                   "embedding_cosine with a %s argument is "
+                   "not NULL",
+                   k == 0   ? "NULL"
+                   : k == 1 ? "5-byte"
+                            : "shorter");
           fn_fail(id, msg);
         }
         set_arg(c, 0, va, dims * 4);
@@ -503,8 +525,10 @@ static void *fn_worker(void *arg) {
       is_null = 1;
       n = ((int_fn)u_dims.row)(&d->init, &d->args, &is_null, &error);
       if (is_null || error || n != (long long)dims) {
-        snprintf(msg, sizeof msg, "embedding_dims(v%zu) = %lld (null=%d), "
-                 "want %zu", a, n, is_null, dims);
+        snprintf(msg, sizeof msg,
+                 "embedding_dims(v%zu) = %lld (null=%d), "
+                 "want %zu",
+                 a, n, is_null, dims);
         fn_fail(id, msg);
       }
       for (int k = 0; k < 2; k++) {
@@ -523,8 +547,10 @@ static void *fn_worker(void *arg) {
       out = ((str_fn)u_json.row)(&j->init, &j->args, result, &length, &is_null,
                                  &error);
       if (is_null || error || !out || json_matches(out, length, va)) {
-        snprintf(msg, sizeof msg, "embedding_to_json(v%zu) does not parse "
-                 "back to its floats (null=%d, %lu bytes)", a, is_null, length);
+        snprintf(msg, sizeof msg,
+                 "embedding_to_json(v%zu) does not parse "
+                 "back to its floats (null=%d, %lu bytes)",
+                 a, is_null, length);
         fn_fail(id, msg);
       }
       for (int k = 0; k < 2; k++) {
@@ -540,8 +566,8 @@ static void *fn_worker(void *arg) {
       /* stats */
       is_null = 1;
       length = 0;
-      out = ((str_fn)u_stats.row)(&t->init, &t->args, result, &length,
-                                  &is_null, &error);
+      out = ((str_fn)u_stats.row)(&t->init, &t->args, result, &length, &is_null,
+                                  &error);
       if (is_null || error || !out || length < 2 || out[0] != '{' ||
           out[length - 1] != '}' || !memmem(out, length, "\"circuit\"", 9))
         fn_fail(id, "cached_embed_stats() is not a JSON object with "
@@ -556,8 +582,10 @@ static void *fn_worker(void *arg) {
                                     &is_null, &error);
         if (is_null || error || !out || length != dims * 4 ||
             memcmp(out, va, dims * 4)) {
-          snprintf(msg, sizeof msg, "cached_embed_query(text %zu) is not its "
-                   "vector (null=%d, %lu bytes)", a, is_null, length);
+          snprintf(msg, sizeof msg,
+                   "cached_embed_query(text %zu) is not its "
+                   "vector (null=%d, %lu bytes)",
+                   a, is_null, length);
           fn_fail(id, msg);
         }
       }
@@ -617,7 +645,8 @@ static int inject_fault(const char *url, const char *json) {
   long status = 0;
   if (!c)
     return -1;
-  struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
+  struct curl_slist *h =
+      curl_slist_append(NULL, "Content-Type: application/json");
   curl_easy_setopt(c, CURLOPT_URL, url);
   curl_easy_setopt(c, CURLOPT_POSTFIELDS, json);
   curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
@@ -654,15 +683,15 @@ static void warm_phase(void *(*fn)(void *), const char *prefix) {
   run_threads(verify_worker);
   long long after = stat_value("misses");
   if (before < 0 || after < 0 || after != before) {
-    fprintf(stderr, "driver: checking the warmed rows of %s missed the cache "
-                    "%lld times (stats %lld -> %lld)\n",
+    fprintf(stderr,
+            "driver: checking the warmed rows of %s missed the cache "
+            "%lld times (stats %lld -> %lld)\n",
             prefix, after - before, before, after);
     verify_misses += before < 0 || after < 0 ? 1 : after - before;
   }
 }
 
 /* ---- phase 5: concurrent misses (single-flight, shared requests) ---- */
-
 
 static pthread_barrier_t flight_start;
 static char flight_prefix[64];
@@ -687,8 +716,8 @@ static void flight_rows_of(long id, const char *tag, size_t first, size_t n,
     char key[128];
     snprintf(key, sizeof key, "%s%s:%ld:%zu", flight_prefix, tag,
              own_keys ? id : -1L, i);
-    int rc = call_row(&s->init, &s->args, key, flight_texts[i], strlen(flight_texts[i]),
-                      flight_expected + i * dims * 4);
+    int rc = call_row(&s->init, &s->args, key, flight_texts[i],
+                      strlen(flight_texts[i]), flight_expected + i * dims * 4);
     rows++;
     if (rc == 1)
       nulls++;
@@ -726,8 +755,10 @@ static void flight_warm(long id) {
   }
   long long got = ((int_fn)u_warm.row)(&s->init, &s->args, &is_null, &error);
   if (got != FLIGHT_SAME) {
-    fprintf(stderr, "driver: concurrent warm-up of thread %ld cached %lld "
-                    "rows, want %d\n", id, got, FLIGHT_SAME);
+    fprintf(stderr,
+            "driver: concurrent warm-up of thread %ld cached %lld "
+            "rows, want %d\n",
+            id, got, FLIGHT_SAME);
     add_counts(&flight_warm_bad, 1);
   }
   u_warm.deinit(&s->init);
@@ -739,8 +770,8 @@ static void flight_warm(long id) {
     if (u_embed.init(&r.init, &r.args, r.message))
       continue;
     snprintf(key, sizeof key, "%swarm:%ld:%zu", flight_prefix, id, i);
-    if (call_row(&r.init, &r.args, key, flight_texts[i], strlen(flight_texts[i]),
-                 flight_expected + i * dims * 4)) {
+    if (call_row(&r.init, &r.args, key, flight_texts[i],
+                 strlen(flight_texts[i]), flight_expected + i * dims * 4)) {
       fprintf(stderr, "driver: %s: not the vector after the warm-up\n", key);
       add_counts(&flight_warm_bad, 1);
     }
@@ -766,8 +797,8 @@ static void *flight_worker(void *arg) {
 
 /* Returns the provider inputs the phase made (-1: stats unreadable). */
 static long long flight_phase(const char *config_url) {
-  snprintf(flight_prefix, sizeof flight_prefix, "sanflight%ld:",
-           (long)getpid());
+  snprintf(flight_prefix, sizeof flight_prefix,
+           "sanflight%ld:", (long)getpid());
   /* a provider slow enough that the threads' misses overlap */
   inject_fault(config_url, "{\"latency_ms\": 50}");
   pthread_barrier_init(&flight_start, NULL, THREADS);
@@ -786,12 +817,14 @@ static int check_arg_counts(void) {
     unsigned n;
     const char *want;
   } cases[] = {
-      {&u_embed, 0, "cached_embed(key, text [, ttl_seconds [, task]]) "
-                    "takes 2 to 4 arguments"},
+      {&u_embed, 0,
+       "cached_embed(key, text [, ttl_seconds [, task]]) "
+       "takes 2 to 4 arguments"},
       {&u_embed, 5, "takes 2 to 4 arguments, got 5"},
       {&u_query, 2, "cached_embed_query(text) expects 1 argument"},
-      {&u_warm, 1, "cached_embed_warm(key, text [, task]) expects 2 or 3 "
-                   "arguments"},
+      {&u_warm, 1,
+       "cached_embed_warm(key, text [, task]) expects 2 or 3 "
+       "arguments"},
       {&u_cosine, 1, "embedding_cosine(a, b) expects 2 arguments"},
       {&u_dims, 2, "embedding_dims(v) expects 1 argument"},
       {&u_json, 0, "embedding_to_json(v) expects 1 argument"},
@@ -864,10 +897,12 @@ int main(int argc, char **argv) {
   texts = calloc(n_texts, sizeof *texts);
   warmed = calloc(n_texts, 1);
   char *save = NULL, *line = strtok_r(tbuf, "\n", &save);
-  for (size_t i = 0; line && i < n_texts; i++, line = strtok_r(NULL, "\n", &save))
+  for (size_t i = 0; line && i < n_texts;
+       i++, line = strtok_r(NULL, "\n", &save))
     texts[i] = line;
   if (elen != n_texts * dims * 4 || n_texts <= FLIGHT_TEXTS) {
-    fprintf(stderr, "driver: %zu texts but %zu bytes of vectors\n", n_texts, elen);
+    fprintf(stderr, "driver: %zu texts but %zu bytes of vectors\n", n_texts,
+            elen);
     return 2;
   }
   /* the last FLIGHT_TEXTS texts are phase 5's alone: embedded by no other
@@ -924,7 +959,8 @@ int main(int argc, char **argv) {
            (int)(strlen(argv[5]) - strlen("faults")), argv[5]);
   long long flight_inputs = flight_phase(config_url);
   long long flight_want = FLIGHT_SAME + (long long)THREADS * FLIGHT_DISTINCT;
-  long long shared = stat_value("shared_requests"), waited = stat_value("waited");
+  long long shared = stat_value("shared_requests"),
+            waited = stat_value("waited");
 
   dlclose(so);
   curl_global_cleanup();
@@ -943,8 +979,8 @@ int main(int argc, char **argv) {
   printf("driver: concurrent misses: rows=%ld null=%ld wrong=%ld warm bad=%ld; "
          "provider inputs %lld for %lld distinct texts; shared requests "
          "%lld, waited %lld\n",
-         flight_rows, flight_null, flight_wrong, flight_warm_bad,
-         flight_inputs, flight_want, shared, waited);
+         flight_rows, flight_null, flight_wrong, flight_warm_bad, flight_inputs,
+         flight_want, shared, waited);
   free(texts);
   free(tbuf);
   free(expected);
@@ -953,10 +989,9 @@ int main(int argc, char **argv) {
    * rows in it and those waiting for its texts, at most one a thread */
   return rows_wrong || rows_special_bad || init_fail || rows_null > THREADS ||
                  flight_null || flight_wrong || flight_warm_bad ||
-                 flight_inputs != flight_want ||
-                 fault_ok || warm_bad || verify_bad || verify_misses ||
-                 !verify_rows || fn_bad || !fn_rows || args_bad || cfg_bad ||
-                 local_hits <= 0
+                 flight_inputs != flight_want || fault_ok || warm_bad ||
+                 verify_bad || verify_misses || !verify_rows || fn_bad ||
+                 !fn_rows || args_bad || cfg_bad || local_hits <= 0
              ? 1
              : 0;
 }

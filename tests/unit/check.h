@@ -30,7 +30,7 @@ static int check_passed, check_failed;
   } while (0)
 
 #define CHECK_DONE()                                                           \
-  (printf("%d passed, %d failed\n", check_passed, check_failed),              \
+  (printf("%d passed, %d failed\n", check_passed, check_failed),               \
    check_failed ? 1 : 0)
 
 #endif

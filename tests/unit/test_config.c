@@ -37,11 +37,11 @@ static void test_ini(void) {
                     "timeout-ms = 2500\n"
                     "provider = openai\n"
                     "api_key = sk-SECRET-VALUE\n"
-                    "batch = 9999\n"          /* out of range */
-                    "parallel = four\n"       /* not a number */
-                    "endpoint = ftp://x\n"    /* wrong scheme */
-                    "redis = mysql://x\n"     /* not a redis url */
-                    "colour = blue\n"         /* unknown */
+                    "batch = 9999\n"       /* out of range */
+                    "parallel = four\n"    /* not a number */
+                    "endpoint = ftp://x\n" /* wrong scheme */
+                    "redis = mysql://x\n"  /* not a redis url */
+                    "colour = blue\n"      /* unknown */
                     "no equals sign\n"
                     "[other]\n"
                     "model = ignored\n";
@@ -55,7 +55,8 @@ static void test_ini(void) {
   CHECK(c.ttl == 0 && c.timeout_ms == 2500 && c.provider == CE_DIALECT_OPENAI);
   CHECK_STR(c.api_key, "sk-SECRET-VALUE");
   CHECK(c.batch == 256 && c.parallel == 4); /* defaults kept */
-  CHECK(strstr(reported, "11:batch must be a whole number 1..2048, got '9999'"));
+  CHECK(
+      strstr(reported, "11:batch must be a whole number 1..2048, got '9999'"));
   CHECK(strstr(reported, "12:parallel must be a whole number"));
   CHECK(strstr(reported, "unknown setting 'colour'"));
   CHECK(!strstr(reported, "SECRET"));
@@ -80,13 +81,15 @@ static void test_fail_closed(void) {
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     char ini[256];
-    snprintf(ini, sizeof ini, "[cached_embed]\napi_key = sk-1\n%s", cases[i][0]);
+    snprintf(ini, sizeof ini, "[cached_embed]\napi_key = sk-1\n%s",
+             cases[i][0]);
     ce_config_defaults(&c);
     ce_config_parse_ini(&c, ini, strlen(ini), NULL, NULL, NULL);
     int p = c.provider_off[0] != 0, k = c.cache_off[0] != 0;
     CHECK(p == !strcmp(cases[i][1], "provider"));
     CHECK(k == !strcmp(cases[i][1], "cache"));
-    if (p != !strcmp(cases[i][1], "provider") || k != !strcmp(cases[i][1], "cache"))
+    if (p != !strcmp(cases[i][1], "provider") ||
+        k != !strcmp(cases[i][1], "cache"))
       fprintf(stderr, "  case %s", cases[i][0]);
     /* the default endpoint stays, but the path is off: never a fallback */
     CHECK(!strstr(c.provider_off, "sk key"));
@@ -116,7 +119,8 @@ static void test_table(void) {
     CHECK(r->help && r->help[0]);
     ce_setting_format(&c, r, val, sizeof val);
     if (!(r->flags & CE_SECRET) && r->type == CE_T_STR)
-      CHECK(!r->check || !r->def_str[0] || r->check(r->def_str, err, sizeof err) == 0);
+      CHECK(!r->check || !r->def_str[0] ||
+            r->check(r->def_str, err, sizeof err) == 0);
   }
 }
 
@@ -181,16 +185,19 @@ static void test_set_errors(void) {
   ce_config c;
   char err[160];
   ce_config_defaults(&c);
-  CHECK(ce_config_set(&c, "api_key", "line1\nInjected: header", err, sizeof err) == -1);
+  CHECK(ce_config_set(&c, "api_key", "line1\nInjected: header", err,
+                      sizeof err) == -1);
   CHECK(!strstr(err, "Injected"));
-  CHECK(ce_config_set(&c, "truncate", "off", err, sizeof err) == 0 && c.truncate == 0);
+  CHECK(ce_config_set(&c, "truncate", "off", err, sizeof err) == 0 &&
+        c.truncate == 0);
   CHECK(ce_config_set(&c, "provider", "cohere", err, sizeof err) == -1);
   CHECK(ce_config_set(&c, "model", "", err, sizeof err) == -1);
   char longv[2000];
   memset(longv, 'x', sizeof longv - 1);
   longv[sizeof longv - 1] = 0;
   CHECK(ce_config_set(&c, "endpoint", longv, err, sizeof err) == -1);
-  CHECK(ce_config_set(&c, "ttl", "12abc", err, sizeof err) == -1 && c.ttl == 1200);
+  CHECK(ce_config_set(&c, "ttl", "12abc", err, sizeof err) == -1 &&
+        c.ttl == 1200);
   CHECK(c.charset == CE_CHARSET_AUTO && c.local_cache_max_age == 60);
   CHECK(ce_config_set(&c, "charset", "latin1", err, sizeof err) == 0 &&
         c.charset == CE_CHARSET_LATIN1);

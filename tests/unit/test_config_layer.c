@@ -33,17 +33,17 @@ static ce_config now(void) {
 
 static void test_precedence(void) {
   ce_config c = now();
-  CHECK(c.ttl == 600);                    /* the file */
-  CHECK(c.batch == 17);                   /* the environment over the file */
+  CHECK(c.ttl == 600);  /* the file */
+  CHECK(c.batch == 17); /* the environment over the file */
   CHECK_STR(c.model, "m-file");
   CHECK(ce_config_layer_set("ttl", "77") == 0);
   CHECK(ce_config_layer_set("batch", "5") == 0);
   c = now();
-  CHECK(c.ttl == 77 && c.batch == 5);     /* the layer over both */
+  CHECK(c.ttl == 77 && c.batch == 5); /* the layer over both */
   CHECK(ce_config_layer_set("ttl", NULL) == 0);
   CHECK(ce_config_layer_set("batch", NULL) == 0);
   c = now();
-  CHECK(c.ttl == 600 && c.batch == 17);   /* unset: back to file and env */
+  CHECK(c.ttl == 600 && c.batch == 17); /* unset: back to file and env */
 }
 
 static void test_check(void) {
@@ -65,7 +65,8 @@ static void test_bad_value_fails_closed(void) {
   CHECK(ce_config_layer_set("endpoint", "ftp://elsewhere") == 0);
   ce_config c = now();
   CHECK(strstr(c.provider_off, "system variable cached_embed_endpoint"));
-  CHECK_STR(c.endpoint, "https://api.jina.ai/v1/embeddings"); /* not used: off */
+  CHECK_STR(c.endpoint,
+            "https://api.jina.ai/v1/embeddings"); /* not used: off */
   CHECK(ce_config_layer_set("ttl", "-5") == 0);
   c = now();
   CHECK(c.ttl == 600); /* a bad value of a plain setting is ignored */
@@ -77,7 +78,8 @@ static void test_bad_value_fails_closed(void) {
 static void test_keys(void) {
   ce_config c = now();
   CHECK_STR(c.api_key, "jina-key"); /* JINA_API_KEY: the endpoint is Jina's */
-  CHECK(ce_config_layer_set("endpoint", "http://127.0.0.1:9/v1/embeddings") == 0);
+  CHECK(ce_config_layer_set("endpoint", "http://127.0.0.1:9/v1/embeddings") ==
+        0);
   c = now();
   CHECK_STR(c.api_key, ""); /* never sent to another host */
   CHECK(!c.provider_off[0]);
@@ -94,7 +96,8 @@ static void test_keys(void) {
   CHECK(ce_config_layer_set("api_key_file", keyfile) == 0); /* re-read */
   c = now();
   CHECK_STR(c.api_key, ""); /* not JINA_API_KEY either */
-  CHECK(strstr(c.provider_off, "api_key_file") && strstr(c.provider_off, "is empty"));
+  CHECK(strstr(c.provider_off, "api_key_file") &&
+        strstr(c.provider_off, "is empty"));
 
   unlink(keyfile);
   CHECK(ce_config_layer_set("api_key_file", keyfile) == 0);
@@ -131,7 +134,8 @@ static void masked(const char *key, const char *value, const char *want) {
 }
 
 static void test_masking(void) {
-  masked("redis", "redis://user:s3cret@10.0.0.1:6380/2", "redis://user:***@10.0.0.1:6380/2");
+  masked("redis", "redis://user:s3cret@10.0.0.1:6380/2",
+         "redis://user:***@10.0.0.1:6380/2");
   masked("redis", "redis://:s3cret@host", "redis://:***@host");
   masked("redis", "redis://host:6379/0", "redis://host:6379/0");
   masked("redis", "unix:///tmp/r.sock?db=1", "unix:///tmp/r.sock?db=1");

@@ -1,6 +1,6 @@
-#include "check.h"
 #include "cache_entry.h"
 #include "cache_key.h"
+#include "check.h"
 #include "vector.h"
 
 #include <math.h>
@@ -17,8 +17,9 @@ static void test_keys(void) {
   CHECK_STR(key, "cached_embed:v2:jina-embeddings-v2-base-en:beer:1");
   CHECK(n == strlen(key));
   ce_key_build(&c, NULL, 0, NULL, 0, h, key);
-  CHECK_STR(key, "cached_embed:v2:jina-embeddings-v2-base-en:sha256:"
-                 "982d9e3eb996f559e633f4d194def3761d909f5a3b647d1a851fead67c32c9d1");
+  CHECK_STR(key,
+            "cached_embed:v2:jina-embeddings-v2-base-en:sha256:"
+            "982d9e3eb996f559e633f4d194def3761d909f5a3b647d1a851fead67c32c9d1");
   c.dimensions = 256;
   strcpy(c.task, "retrieval.passage");
   strcpy(c.model, "jina-embeddings-v3");
@@ -30,7 +31,9 @@ static void test_keys(void) {
 
   /* binary-safe, and long keys are hashed to a bounded length */
   n = ce_key_build(&c, NULL, 0, "a\0b", 3, h, key);
-  CHECK(n == strlen("cached_embed:v2:jina-embeddings-v3@256#retrieval.passage:") + 3);
+  CHECK(n ==
+        strlen("cached_embed:v2:jina-embeddings-v3@256#retrieval.passage:") +
+            3);
   char *longkey = malloc(100000);
   memset(longkey, 'k', 100000);
   n = ce_key_build(&c, NULL, 0, longkey, 100000, h, key);
@@ -84,7 +87,8 @@ static void test_keys_unambiguous(void) {
   char task[CE_KEY_TASK_MAX], *userkey = malloc(CE_USER_KEY_MAX);
   memset(task, ':', sizeof task);
   memset(userkey, 'u', CE_USER_KEY_MAX);
-  size_t n = ce_key_build(&a, task, sizeof task, userkey, CE_USER_KEY_MAX, h, ka);
+  size_t n =
+      ce_key_build(&a, task, sizeof task, userkey, CE_USER_KEY_MAX, h, ka);
   CHECK(n + 1 <= CE_KEY_MAX && n == strlen(ka));
   free(userkey);
 }
@@ -95,29 +99,37 @@ static void test_entry(void) {
   uint32_t dims;
   ce_sha256("text", 4, h);
   ce_sha256("other", 5, other);
-  ce_f32_store(vec, 0.5f), ce_f32_store(vec + 4, -0.25f), ce_f32_store(vec + 8, 1);
+  ce_f32_store(vec, 0.5f), ce_f32_store(vec + 4, -0.25f),
+      ce_f32_store(vec + 8, 1);
 
   CHECK(ce_entry_size(3) == sizeof buf);
   ce_entry_encode(h, vec, 3, buf);
   CHECK(ce_entry_decode(buf, sizeof buf, h, 0, &got, &dims) == CE_ENTRY_OK);
   CHECK(dims == 3 && !memcmp(got, vec, 12));
   CHECK(ce_entry_decode(buf, sizeof buf, h, 3, &got, &dims) == CE_ENTRY_OK);
-  CHECK(ce_entry_decode(buf, sizeof buf, h, 4, &got, &dims) == CE_ENTRY_CORRUPT);
-  CHECK(ce_entry_decode(buf, sizeof buf, other, 0, &got, &dims) == CE_ENTRY_STALE);
-  CHECK(ce_entry_decode(buf, sizeof buf - 1, h, 0, &got, &dims) == CE_ENTRY_CORRUPT);
+  CHECK(ce_entry_decode(buf, sizeof buf, h, 4, &got, &dims) ==
+        CE_ENTRY_CORRUPT);
+  CHECK(ce_entry_decode(buf, sizeof buf, other, 0, &got, &dims) ==
+        CE_ENTRY_STALE);
+  CHECK(ce_entry_decode(buf, sizeof buf - 1, h, 0, &got, &dims) ==
+        CE_ENTRY_CORRUPT);
   CHECK(ce_entry_decode(buf, 3, h, 0, &got, &dims) == CE_ENTRY_CORRUPT);
-  CHECK(ce_entry_decode((const uint8_t *)"hello", 5, h, 0, &got, &dims) == CE_ENTRY_CORRUPT);
+  CHECK(ce_entry_decode((const uint8_t *)"hello", 5, h, 0, &got, &dims) ==
+        CE_ENTRY_CORRUPT);
 
   uint8_t bad[sizeof buf];
   memcpy(bad, buf, sizeof buf);
   bad[0] = 'X';
-  CHECK(ce_entry_decode(bad, sizeof bad, h, 0, &got, &dims) == CE_ENTRY_CORRUPT);
+  CHECK(ce_entry_decode(bad, sizeof bad, h, 0, &got, &dims) ==
+        CE_ENTRY_CORRUPT);
   memcpy(bad, buf, sizeof buf);
   ce_f32_store(bad + CE_ENTRY_HEADER + 4, NAN);
-  CHECK(ce_entry_decode(bad, sizeof bad, h, 0, &got, &dims) == CE_ENTRY_CORRUPT);
+  CHECK(ce_entry_decode(bad, sizeof bad, h, 0, &got, &dims) ==
+        CE_ENTRY_CORRUPT);
   memcpy(bad, buf, sizeof buf);
   bad[4] = 0; /* zero dims */
-  CHECK(ce_entry_decode(bad, sizeof bad, h, 0, &got, &dims) == CE_ENTRY_CORRUPT);
+  CHECK(ce_entry_decode(bad, sizeof bad, h, 0, &got, &dims) ==
+        CE_ENTRY_CORRUPT);
 }
 
 int main(void) {

@@ -158,8 +158,7 @@ static void test_open_period_doubles_and_is_capped(void) {
   }
   CHECK_STR(ce_guard_circuit_state(), "half_open");
   ce_guard_ticket_init(&T);
-  CHECK(ce_guard_admit(&c, 1, 4, 5000, &later, &T, err, 200) ==
-        CE_ADMIT_LATER);
+  CHECK(ce_guard_admit(&c, 1, 4, 5000, &later, &T, err, 200) == CE_ADMIT_LATER);
   CHECK(later > 0 && later <= 5000);
   /* a failed probe: open again for twice as long */
   ce_guard_result(&c, &p[0], CE_GUARD_FAIL, 0);
@@ -324,8 +323,7 @@ static void test_requests_per_minute(void) {
         CE_ADMIT_LATER);
   CHECK(later == 40000 && slept_total == 0);
   /* ... but never past the time it may wait */
-  CHECK(ce_guard_admit(&c, 1, 40, 1000, NULL, &T, err, 200) ==
-        CE_ADMIT_BUDGET);
+  CHECK(ce_guard_admit(&c, 1, 40, 1000, NULL, &T, err, 200) == CE_ADMIT_BUDGET);
   CHECK_STR(err, "cost guard: max_requests_per_minute 100 reached; the "
                  "budget returns in 40000 ms, after the 1000 ms this request "
                  "may wait");

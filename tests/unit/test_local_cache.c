@@ -22,7 +22,8 @@ static void put_vec(const char *key, const char *text, float v, uint32_t dims,
   ce_local_put(key, strlen(key), h, vec, dims, ttl_ms);
 }
 
-static int get_vec(const char *key, const char *text, uint32_t want, float *out) {
+static int get_vec(const char *key, const char *text, uint32_t want,
+                   float *out) {
   uint8_t h[32];
   ce_sha256(text, strlen(text), h);
   return ce_local_get(key, strlen(key), h, want, take_first, out);
@@ -32,12 +33,13 @@ static void test_basics(void) {
   float got[2];
   ce_local_configure(1 << 20, 60000);
   put_vec("k1", "text one", 1.5f, 4, 0);
-  CHECK(get_vec("k1", "text one", 0, got) == 0 && got[0] == 1.5f && got[1] == 4);
+  CHECK(get_vec("k1", "text one", 0, got) == 0 && got[0] == 1.5f &&
+        got[1] == 4);
   CHECK(get_vec("k1", "text one", 4, got) == 0);
-  CHECK(get_vec("k1", "text one", 8, got) == -1);  /* other dims */
-  CHECK(get_vec("k1", "text two", 0, got) == -1);  /* other text */
-  CHECK(get_vec("k2", "text one", 0, got) == -1);  /* other key */
-  put_vec("k1", "text two", 2.5f, 4, 0);           /* replaced */
+  CHECK(get_vec("k1", "text one", 8, got) == -1); /* other dims */
+  CHECK(get_vec("k1", "text two", 0, got) == -1); /* other text */
+  CHECK(get_vec("k2", "text one", 0, got) == -1); /* other key */
+  put_vec("k1", "text two", 2.5f, 4, 0);          /* replaced */
   CHECK(get_vec("k1", "text one", 0, got) == -1);
   CHECK(get_vec("k1", "text two", 0, got) == 0 && got[0] == 2.5f);
   size_t bytes, entries;
@@ -57,7 +59,8 @@ static void test_basics(void) {
   ce_sha256("t", 1, h);
   ce_local_put_from_redis("no-ttl", 6, h, vec, 4, -1);
   ce_local_put_from_redis("long-ttl", 8, h, vec, 4, 3600 * 1000);
-  CHECK(get_vec("forever", "t", 0, got) == 0 && get_vec("no-ttl", "t", 0, got) == 0 &&
+  CHECK(get_vec("forever", "t", 0, got) == 0 &&
+        get_vec("no-ttl", "t", 0, got) == 0 &&
         get_vec("long-ttl", "t", 0, got) == 0);
   usleep(80 * 1000);
   CHECK(get_vec("forever", "t", 0, got) == -1);

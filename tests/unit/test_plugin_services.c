@@ -29,7 +29,9 @@ static void fake_report(unsigned long long done, unsigned long long total) {
   last_done = done, last_total = total;
 }
 static void fake_end(void) { ends++; }
-static void fake_fail(const char *msg) { snprintf(failed, sizeof failed, "%s", msg); }
+static void fake_fail(const char *msg) {
+  snprintf(failed, sizeof failed, "%s", msg);
+}
 static int killed_errors;
 static void fake_fail_killed(void) { killed_errors++; }
 
@@ -62,7 +64,8 @@ static void test_with_the_plugin(void) {
   c.on_error = CE_ON_ERROR_ERROR;
   CHECK(ce_on_error_check(&c, msg, sizeof msg) == 0);
   CHECK(ce_on_error_fail(&c, "cached_embed", "k1", "provider down") == 1);
-  CHECK_STR(failed, "cached_embed: row key 'k1': provider down (on_error = error)");
+  CHECK_STR(failed,
+            "cached_embed: row key 'k1': provider down (on_error = error)");
 
   ce_server_progress_add(0, 10);
   ce_server_progress_add(4, 0);

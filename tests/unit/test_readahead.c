@@ -39,12 +39,12 @@ static void test_groups(void) {
   ce_readahead_list(keys, lens, 1000, 768);
   CHECK(listed() == 1000);
   CHECK(listed_bytes() <= (1 << 20));
-  CHECK(fetch(500) == 0);  /* keys 256..511: its group */
+  CHECK(fetch(500) == 0); /* keys 256..511: its group */
   CHECK(listed() == 744);
   CHECK(fetch(256) == -1); /* taken with it */
   CHECK(fetch(511) == -1);
-  CHECK(fetch(512) == 0);  /* the next group */
-  CHECK(fetch(999) == 0);  /* the last, short group (768..999) */
+  CHECK(fetch(512) == 0); /* the next group */
+  CHECK(fetch(999) == 0); /* the last, short group (768..999) */
   CHECK(listed() == 256);
   CHECK(fetch(0) == 0);
   CHECK(listed() == 0);
@@ -67,9 +67,9 @@ static void test_bound(void) {
   ce_readahead_list(keys, lens, KEYS, 768);
   CHECK(listed() > 100 && listed() < KEYS);
   CHECK(listed_bytes() <= (64 << 10));
-  CHECK(fetch(0) == 0);        /* the first rows are kept */
-  CHECK(fetch(19) == -1);      /* in the group of 0 */
-  CHECK(fetch(20) == 0);       /* groups of 20 */
+  CHECK(fetch(0) == 0);         /* the first rows are kept */
+  CHECK(fetch(19) == -1);       /* in the group of 0 */
+  CHECK(fetch(20) == 0);        /* groups of 20 */
   CHECK(fetch(KEYS - 1) == -1); /* the last were not listed */
   /* vectors too large for the local cache to keep a group: nothing listed */
   ce_readahead_configure(128 << 10, 60000);
@@ -102,7 +102,8 @@ static void test_expiry_and_off(void) {
 
 int main(void) {
   ce_config_defaults(&cfg);
-  snprintf(cfg.redis, sizeof cfg.redis, "unix:///nonexistent/ce-readahead.sock");
+  snprintf(cfg.redis, sizeof cfg.redis,
+           "unix:///nonexistent/ce-readahead.sock");
   cfg.redis_timeout_ms = 50;
   for (int i = 0; i < KEYS; i++) {
     lens[i] = (size_t)snprintf(names[i], sizeof names[i],

@@ -1,7 +1,7 @@
 /* Query vs passage (task.h): the task per dialect and model, the request
  * each dialect sends, prefixes, and the task as part of the cache identity. */
-#include "check.h"
 #include "cache_key.h"
+#include "check.h"
 #include "provider.h"
 #include "task.h"
 #include "text.h"
@@ -76,8 +76,9 @@ static void test_arg_check(void) {
   /* the longest fits in the 80 bytes the server shows */
   CHECK(ce_task_arg_check(1, "\x01 x:yyyyyyyyyyyyyyyyyyyyyyyyyyyy", 32, "f(t)",
                           "cached_embed_warm", msg, sizeof msg) == -1);
-  CHECK_STR(msg, "cached_embed_warm: task '? x:yyyyyyyyyyyy...' is not letters, "
-                 "digits, . - _");
+  CHECK_STR(msg,
+            "cached_embed_warm: task '? x:yyyyyyyyyyyy...' is not letters, "
+            "digits, . - _");
   CHECK(strlen(msg) <= 80);
 }
 
@@ -201,8 +202,8 @@ static void test_prefixed_text(void) {
   CHECK(ce_text_prepare_prefixed("", 0, raw, 5, 100, CE_CHARSET_AUTO, out,
                                  &sent, &len, &flags) == 0);
   CHECK(sent == raw && len == 5);
-  CHECK(ce_text_prepare_prefixed("q: ", 3, "a\0b", 3, 100, CE_CHARSET_AUTO,
-                                 out, &sent, &len, &flags) == -1);
+  CHECK(ce_text_prepare_prefixed("q: ", 3, "a\0b", 3, 100, CE_CHARSET_AUTO, out,
+                                 &sent, &len, &flags) == -1);
 }
 
 /* The task is part of the key and of the entry's identity. */

@@ -18,7 +18,8 @@ static void test_base64(void) {
     CHECK(ce_base64_decode(enc, e, out, sizeof out, &n) == 0);
     CHECK(n == len && !memcmp(in, out, len));
   }
-  CHECK_STR((ce_base64_encode((const uint8_t *)"foobar", 6, enc), enc), "Zm9vYmFy");
+  CHECK_STR((ce_base64_encode((const uint8_t *)"foobar", 6, enc), enc),
+            "Zm9vYmFy");
   CHECK_STR((ce_base64_encode((const uint8_t *)"fo", 2, enc), enc), "Zm8=");
   CHECK(ce_base64_decode("Zm8", 3, out, sizeof out, &n) == 0 && n == 2);
   CHECK(ce_base64_decode("Zm9v!mFy", 8, out, sizeof out, &n) == -1);
@@ -51,7 +52,8 @@ static void test_cosine(void) {
   CHECK(ce_vec_cosine(a, b, 3, &c) == 0 && c == -1.0);
   CHECK(ce_vec_cosine(a, z, 3, &c) == -1);
   ce_f32_store(b, 0), ce_f32_store(b + 4, 0), ce_f32_store(b + 8, 1);
-  CHECK(ce_vec_cosine(a, b, 3, &c) == 0 && fabs(c - 2.0 / sqrt(0.09 + 2.25 + 4)) < 1e-6);
+  CHECK(ce_vec_cosine(a, b, 3, &c) == 0 &&
+        fabs(c - 2.0 / sqrt(0.09 + 2.25 + 4)) < 1e-6);
 }
 
 static void test_json(void) {
