@@ -403,6 +403,28 @@ static long pay_ms(const warm_state *st, size_t n) {
   return rounds * (st->cfg.timeout_ms + CE_SHARE_MARGIN_MS);
 }
 
+/* Unique texts gathered in a new order (claim_misses, pay_unsettled): their
+ * claims, their misses, and where each text's misses start. */
+typedef struct {
+  ce_claim *c;
+  queued **miss;
+  size_t *group;
+  size_t nu, nm;
+} gathered;
+
+/* Appends unique text u of (c, miss, group) as the next gathered text; its
+ * rows' `unique` becomes its new index. */
+static void gather(gathered *g, const ce_claim *c, queued **miss,
+                   const size_t *group, size_t u) {
+  g->c[g->nu] = c[u];
+  g->group[g->nu] = g->nm;
+  for (size_t i = group[u]; i < group[u + 1]; i++) {
+    miss[i]->unique = g->nu;
+    g->miss[g->nm++] = miss[i];
+  }
+  g->nu++;
+}
+
 /* Claims the identities of the unique texts and puts those this flush
  * pays for first: miss, group and the claims are reordered so that they
  * are [0, *n_pay). NULL (out of memory): no single-flight, all are paid. */
@@ -429,23 +451,15 @@ static ce_claim *claim_misses(warm_state *st, ce_claims *cs, queued **miss,
   }
   ce_claims_take(cs, &st->cfg, ce_dims_expected(&st->cfg), c, n_unique,
                  pay_ms(st, n_unique));
-  size_t nu = 0, nm = 0;
+  gathered g = {c2, m2, g2, 0, 0};
   for (int pass = 0; pass < 2; pass++) {
     if (pass == 1)
-      *n_pay = nu;
-    for (size_t u = 0; u < n_unique; u++) {
-      if ((c[u].role == CE_CLAIM_PAY) != (pass == 0))
-        continue;
-      c2[nu] = c[u];
-      g2[nu] = nm;
-      for (size_t i = group[u]; i < group[u + 1]; i++) {
-        miss[i]->unique = nu;
-        m2[nm++] = miss[i];
-      }
-      nu++;
-    }
+      *n_pay = g.nu;
+    for (size_t u = 0; u < n_unique; u++)
+      if ((c[u].role == CE_CLAIM_PAY) == (pass == 0))
+        gather(&g, c, miss, group, u);
   }
-  g2[nu] = nm;
+  g2[g.nu] = g.nm;
   memcpy(c, c2, n_unique * sizeof *c);
   memcpy(miss, m2, n_miss * sizeof *miss);
   memcpy(group, g2, (n_unique + 1) * sizeof *group);
@@ -540,6 +554,21 @@ static int embed_slice(warm_state *st, queued **miss, const size_t *group,
                        size_t u0, size_t u1, uint32_t *seen_dims, ce_claims *cs,
                        ce_claim *c);
 
+/* Embeds the unique texts [0, n) slice by slice until all are done, the
+ * statement is killed or memory runs out (*rc = -1, else 0); returns how
+ * many were embedded. */
+static size_t embed_slices(warm_state *st, queued **miss, const size_t *group,
+                           size_t n, uint32_t *seen_dims, ce_claims *cs,
+                           ce_claim *c, int *rc) {
+  size_t u0 = 0, u1;
+  *rc = 0;
+  for (; u0 < n && !ce_server_killed() && !*rc; u0 = u1) {
+    u1 = slice_end(st, u0, n);
+    *rc = embed_slice(st, miss, group, u0, u1, seen_dims, cs, c);
+  }
+  return u0;
+}
+
 /* The texts another server was embedding whose wait gave nothing (its lock
  * went without an entry, or Redis stopped answering; ce_claims_settle kept
  * their flights): this flush pays for them after all, as the row function
@@ -554,7 +583,8 @@ static int pay_unsettled(warm_state *st, ce_claims *cs, ce_claim *c,
   queued **m2 = malloc((n_miss ? n_miss : 1) * sizeof *m2);
   size_t *g2 = malloc((n_held + 1) * sizeof *g2);
   ce_claim *c2 = malloc((n_held ? n_held : 1) * sizeof *c2);
-  size_t nu = 0, nm = 0, u0 = 0, u1;
+  gathered g = {c2, m2, g2, 0, 0};
+  size_t n_done;
   int rc = -1;
   if (!m2 || !g2 || !c2) {
     for (size_t u = n_pay; u < n_unique; u++)
@@ -567,23 +597,13 @@ static int pay_unsettled(warm_state *st, ce_claims *cs, ce_claim *c,
   for (size_t u = n_pay; u < n_unique; u++) {
     if (c[u].role != CE_CLAIM_HELD || got[u - n_pay])
       continue;
-    c2[nu] = c[u];
+    gather(&g, c, miss, group, u);
     c[u].f = NULL; /* c2's now */
-    g2[nu] = nm;
-    for (size_t i = group[u]; i < group[u + 1]; i++) {
-      miss[i]->unique = nu;
-      m2[nm++] = miss[i];
-    }
-    nu++;
   }
-  g2[nu] = nm;
-  rc = 0;
-  for (; u0 < nu && !ce_server_killed() && !rc; u0 = u1) {
-    u1 = slice_end(st, u0, nu);
-    rc = embed_slice(st, m2, g2, u0, u1, seen_dims, cs, c2);
-  }
-  if (u0 < nu) /* killed, or out of memory: their waiters fail */
-    publish_slice(cs, c2, m2, g2, u0, nu, NULL, 0, NULL);
+  g2[g.nu] = g.nm;
+  n_done = embed_slices(st, m2, g2, g.nu, seen_dims, cs, c2, &rc);
+  if (n_done < g.nu) /* killed, or out of memory: their waiters fail */
+    publish_slice(cs, c2, m2, g2, n_done, g.nu, NULL, 0, NULL);
 done:
   free(m2);
   free(g2);
@@ -710,18 +730,16 @@ static void scratch_free(flush_scratch *s) {
  * read-ahead. 0, or -1 out of memory. */
 static int flush_rows(warm_state *st, flush_scratch *s) {
   lookup_ctx lc = {st, ce_dims_expected(&st->cfg), 0};
-  size_t n_restore, n_pay, u0 = 0, u1;
+  size_t n_restore, n_pay;
   ce_claims cs;
   size_t n_miss = lookup(st, &lc, s->keys, s->key_lens, s->probe, s->miss,
                          s->restore, &n_restore);
   n_miss = restore(st, s->restore, n_restore, s->miss, n_miss);
   size_t n_unique = dedupe(s->miss, n_miss, s->group);
   ce_claim *claims = claim_misses(st, &cs, s->miss, s->group, n_unique, &n_pay);
-  int failed = 0;
-  for (; u0 < n_pay && !ce_server_killed() && !failed; u0 = u1) {
-    u1 = slice_end(st, u0, n_pay);
-    failed = embed_slice(st, s->miss, s->group, u0, u1, &lc.dims, &cs, claims);
-  }
+  int failed;
+  size_t u0 = embed_slices(st, s->miss, s->group, n_pay, &lc.dims, &cs, claims,
+                           &failed);
   if (settle_claims(st, &cs, claims, s->miss, s->group, u0, n_pay, n_unique,
                     &lc.dims) ||
       failed)

@@ -111,10 +111,13 @@ static int show_circuit(MYSQL_THD thd, struct st_mysql_show_var *var,
   return 0;
 }
 
-static int show_local(struct st_mysql_show_var *var, void *buff, int entries) {
+/* A count or a size in bytes of a bounded in-process store: the local
+ * cache (ce_local_usage) or the read-ahead lists (ce_readahead_usage). */
+static int show_usage(struct st_mysql_show_var *var, void *buff,
+                      void (*usage)(size_t *bytes, size_t *n), int count) {
   size_t bytes, n;
-  ce_local_usage(&bytes, &n);
-  *(unsigned long long *)buff = entries ? n : bytes;
+  usage(&bytes, &n);
+  *(unsigned long long *)buff = count ? n : bytes;
   var->type = SHOW_ULONGLONG;
   var->value = buff;
   return 0;
@@ -124,37 +127,28 @@ static int show_local_entries(MYSQL_THD thd, struct st_mysql_show_var *var,
                               void *buff, struct system_status_var *sv,
                               enum enum_var_type scope) {
   (void)thd, (void)sv, (void)scope;
-  return show_local(var, buff, 1);
-}
-
-static int show_readahead(struct st_mysql_show_var *var, void *buff, int keys) {
-  size_t bytes, n;
-  ce_readahead_usage(&bytes, &n);
-  *(unsigned long long *)buff = keys ? n : bytes;
-  var->type = SHOW_ULONGLONG;
-  var->value = buff;
-  return 0;
-}
-
-static int show_readahead_keys(MYSQL_THD thd, struct st_mysql_show_var *var,
-                               void *buff, struct system_status_var *sv,
-                               enum enum_var_type scope) {
-  (void)thd, (void)sv, (void)scope;
-  return show_readahead(var, buff, 1);
-}
-
-static int show_readahead_bytes(MYSQL_THD thd, struct st_mysql_show_var *var,
-                                void *buff, struct system_status_var *sv,
-                                enum enum_var_type scope) {
-  (void)thd, (void)sv, (void)scope;
-  return show_readahead(var, buff, 0);
+  return show_usage(var, buff, ce_local_usage, 1);
 }
 
 static int show_local_bytes(MYSQL_THD thd, struct st_mysql_show_var *var,
                             void *buff, struct system_status_var *sv,
                             enum enum_var_type scope) {
   (void)thd, (void)sv, (void)scope;
-  return show_local(var, buff, 0);
+  return show_usage(var, buff, ce_local_usage, 0);
+}
+
+static int show_readahead_keys(MYSQL_THD thd, struct st_mysql_show_var *var,
+                               void *buff, struct system_status_var *sv,
+                               enum enum_var_type scope) {
+  (void)thd, (void)sv, (void)scope;
+  return show_usage(var, buff, ce_readahead_usage, 1);
+}
+
+static int show_readahead_bytes(MYSQL_THD thd, struct st_mysql_show_var *var,
+                                void *buff, struct system_status_var *sv,
+                                enum enum_var_type scope) {
+  (void)thd, (void)sv, (void)scope;
+  return show_usage(var, buff, ce_readahead_usage, 0);
 }
 
 /* Why the provider / the cache is off (a bad routing setting), or "". */
