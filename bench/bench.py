@@ -40,6 +40,8 @@ import redis
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
+sys.path.insert(0, os.path.join(ROOT, "tests"))
+from harness_state import read_state  # noqa: E402
 ROWS = 5901
 LATENCY_MS = int(os.environ.get("BENCH_LATENCY_MS", "50"))
 # the embedding server's vector cache filled before timing (run.sh gives it
@@ -53,15 +55,7 @@ BASE_QUERY = ("SELECT SUM(LENGTH(CONCAT('beer:', id, ':long')) + LENGTH(descr_lo
               "FROM descriptions")
 
 
-def load_state():
-    st = {}
-    for line in open(os.environ["CE_STATE"]):
-        k, _, v = line.strip().partition("=")
-        st[k] = v
-    return st
-
-
-S = load_state()
+S = read_state(os.environ["CE_STATE"])
 BASE_CONFIG = open(S["CE_CONFIG"]).read()
 MARIADB_PID = int(open(os.path.join(S["CE_DIR"], "mariadb.pid")).read())
 EMBED_PID = int(open(os.path.join(S["CE_DIR"], "embed.pid")).read())

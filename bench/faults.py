@@ -26,16 +26,12 @@ import time
 
 import pymysql
 
-
-def load_state():
-    st = {}
-    for line in open(os.environ["CE_STATE"]):
-        k, _, v = line.strip().partition("=")
-        st[k] = v
-    return st
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))), "tests"))
+from harness_state import read_state  # noqa: E402
 
 
-S = load_state()
+S = read_state(os.environ["CE_STATE"])
 BASE_CONFIG = open(S["CE_CONFIG"]).read()
 SESSIONS = 16
 

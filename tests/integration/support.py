@@ -15,23 +15,19 @@ import unittest
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(ROOT, "tests", "embed_server"))
+sys.path.insert(0, os.path.join(ROOT, "tests"))
 
 import pymysql  # noqa: E402  (Debian: python3-pymysql)
 import redis  # noqa: E402  (Debian: python3-redis)
 from embed_server import embed  # noqa: E402
+from harness_state import read_state  # noqa: E402
 
 
 def load_state():
     path = os.environ.get("CE_STATE")
     if not path or not os.path.exists(path):
         raise unittest.SkipTest("CE_STATE not set: run through ctest")
-    state = {}
-    with open(path) as f:
-        for line in f:
-            k, _, v = line.strip().partition("=")
-            if k:
-                state[k] = v
-    return state
+    return read_state(path)
 
 
 S = load_state()

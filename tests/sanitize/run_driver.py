@@ -17,7 +17,9 @@ import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "embed_server"))
+sys.path.insert(0, os.path.dirname(HERE))
 from embed_server import embed  # noqa: E402
+from harness_state import read_state  # noqa: E402
 
 N = 500
 FLIGHT_TEXTS = 40 + 8 * 12  # driver.c: FLIGHT_SAME + THREADS * FLIGHT_DISTINCT
@@ -27,11 +29,7 @@ OVERRIDES = {"batch": 16, "parallel": 3, "local_cache_mb": 0}
 
 def main():
     driver, so = sys.argv[1], sys.argv[2]
-    state = {}
-    with open(os.environ["CE_STATE"]) as f:
-        for line in f:
-            k, _, v = line.strip().partition("=")
-            state[k] = v
+    state = read_state(os.environ["CE_STATE"])
     # new texts for every run: a text paid for by an earlier run (the ASan
     # build's, just before) would be read through its single-flight note,
     # and the provider fault phase 1 injects would then hit a later phase

@@ -27,6 +27,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 INPUT = os.path.join(HERE, "input")
 EXPECTED = os.path.join(HERE, "expected")
+sys.path.insert(0, os.path.join(ROOT, "tests"))
+from harness_state import read_state  # noqa: E402
 
 # Echo every statement, print "N rows in set" but no timings (-vv, not -vvv),
 # errors without line numbers (the echo says which statement it was), go on
@@ -41,13 +43,7 @@ def load_state():
     if not path or not os.path.exists(path):
         sys.exit("run_sql_tests: CE_STATE must name the state file of "
                  "tests/harness.sh (run through ctest, or see tests/sql/README.md)")
-    state = {}
-    with open(path) as f:
-        for line in f:
-            k, _, v = line.strip().partition("=")
-            if k:
-                state[k] = v
-    return state
+    return read_state(path)
 
 
 def write_wrappers(bindir, state):
