@@ -159,7 +159,8 @@ def cpu_seconds(pid):
 
 def redis_calls():
     stats = REDIS.info("commandstats")
-    return {c: stats.get("cmdstat_" + c, {}).get("calls", 0) for c in ("get", "pttl", "set")}
+    return {c: stats.get("cmdstat_" + c, {}).get("calls", 0)
+            for c in ("get", "pttl", "set", "pexpire", "eval")}
 
 
 def ce_stats():
@@ -274,7 +275,7 @@ def bench_backfill(table, runs):
 
 def report_backfill(title, n, distinct, plugin, single, python, same, runs):
     p_s, o_s, y_s = median(plugin, "seconds"), median(single, "seconds"), median(python, "seconds")
-    par = int(PARALLEL or 4)
+    par = int(PARALLEL or ce_setting("parallel"))
     floor = math.ceil(plugin[-1]["requests"] / par) * LATENCY_MS / 1000.0
     print("## %s: %d rows, %d distinct texts (provider at %d ms per request)\n"
           % (title, n, distinct, LATENCY_MS))
@@ -290,17 +291,19 @@ def report_backfill(title, n, distinct, plugin, single, python, same, runs):
           "identical in both columns\n" % (y_s / p_s, y_s / o_s, same, n))
     w = [r["warm"] for r in plugin]
     u = [r["write"] for r in plugin]
-    print("Where the plugin's time goes (medians; `parallel` 4: the %d requests need at least "
-          "%.2f s of provider latency):\n" % (plugin[-1]["requests"], floor))
-    print("| phase | wall | Redis GET / PTTL / SET | hits local / Redis | misses "
+    print("Where the plugin's time goes (medians; `parallel` %d: the %d requests need at least "
+          "%.2f s of provider latency):\n" % (par, plugin[-1]["requests"], floor))
+    print("| phase | wall | Redis GET / PTTL / SET / PEXPIRE / EVAL | hits local / Redis | misses "
           "| embedding server CPU | mariadbd CPU |")
     print("|---|---|---|---|---|---|---|")
     for name, ph in (("warm-up (SELECT cached_embed_warm)", w), ("write (UPDATE ... cached_embed)", u)):
-        print("| %s | %.2f s | %d / %d / %d | %d / %d | %d | %.2f s | %.2f s |" % (
+        print("| %s | %.2f s | %d / %d / %d / %d / %d | %d / %d | %d | %.2f s | %.2f s |" % (
             name, statistics.median(x["seconds"] for x in ph),
             statistics.median(x["redis"]["get"] for x in ph),
             statistics.median(x["redis"]["pttl"] for x in ph),
             statistics.median(x["redis"]["set"] for x in ph),
+            statistics.median(x["redis"]["pexpire"] for x in ph),
+            statistics.median(x["redis"]["eval"] for x in ph),
             statistics.median(x["hits_local"] for x in ph),
             statistics.median(x["hits_redis"] for x in ph),
             statistics.median(x["misses"] for x in ph),
