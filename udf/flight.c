@@ -556,9 +556,13 @@ void ce_claims_publish(ce_claims *cs, ce_claim *c, size_t n,
       note_lens[k] = cl->key_len + 2;
     }
   }
-  if (k_note)
+  if (k_note) { /* for what the locks had left (pay_until), at least the
+                 * linger */
+    long long left = cs->pay_until - ce_mono_ms();
     ce_cache_note_many(cs->cfg, keys, lens, k_note, notes, note_lens,
-                       CE_LOCK_LINGER_MS);
+                       left > CE_LOCK_LINGER_MS ? (long)left
+                                                : CE_LOCK_LINGER_MS);
+  }
   if (k_free < n) /* owner-only: compare-and-delete */
     ce_cache_lock_end_many(cs->cfg, keys + k_free, lens + k_free, n - k_free,
                            cs->owner, cs->owner_len, NULL, NULL, 0);

@@ -351,10 +351,10 @@ size_t ce_cache_lock_end_many(const ce_config *cfg, const char *const *keys,
 size_t ce_cache_note_many(const ce_config *cfg, const char *const *keys,
                           const size_t *key_lens, size_t n,
                           const char *const *notes, const size_t *note_lens,
-                          long linger_ms) {
-  ce_redis_cmd *c = malloc(2 * CE_CACHE_PIPELINE * sizeof *c);
+                          long px_ms) {
+  ce_redis_cmd *c = malloc(CE_CACHE_PIPELINE * sizeof *c);
   char ms[24];
-  int msl = snprintf(ms, sizeof ms, "%ld", linger_ms > 0 ? linger_ms : 1);
+  int msl = snprintf(ms, sizeof ms, "%ld", px_ms > 0 ? px_ms : 1);
   size_t noted = 0;
   if (!c)
     return 0;
@@ -362,23 +362,21 @@ size_t ce_cache_note_many(const ce_config *cfg, const char *const *keys,
     size_t m = n - start < CE_CACHE_PIPELINE ? n - start : CE_CACHE_PIPELINE;
     for (size_t k = 0; k < m; k++) {
       size_t i = start + k;
-      cmd2(&c[2 * k], "SET", keys[i], key_lens[i]);
-      ce_redis_cmd_arg(&c[2 * k], notes[i], note_lens[i]);
-      ce_redis_cmd_arg(&c[2 * k], "XX", 2);
-      ce_redis_cmd_arg(&c[2 * k], "KEEPTTL", 7);
-      cmd2(&c[2 * k + 1], "PEXPIRE", keys[i], key_lens[i]);
-      ce_redis_cmd_arg(&c[2 * k + 1], ms, (size_t)msl);
-      ce_redis_cmd_arg(&c[2 * k + 1], "GT", 2);
+      cmd2(&c[k], "SET", keys[i], key_lens[i]);
+      ce_redis_cmd_arg(&c[k], notes[i], note_lens[i]);
+      ce_redis_cmd_arg(&c[k], "XX", 2);
+      ce_redis_cmd_arg(&c[k], "PX", 2);
+      ce_redis_cmd_arg(&c[k], ms, (size_t)msl);
     }
-    ce_redis_run(cfg, c, 2 * m);
+    ce_redis_run(cfg, c, m);
     for (size_t k = 0; k < m; k++) {
-      const ce_redis_reply *r = c[2 * k].reply;
+      const ce_redis_reply *r = c[k].reply;
       if (r && r->type == CE_REPLY_STATUS)
         noted++;
       else if (r && r->type != CE_REPLY_NIL)
         log_error_reply("SET XX (note)", r);
     }
-    ce_redis_cmds_free(c, 2 * m);
+    ce_redis_cmds_free(c, m);
   }
   free(c);
   return noted;

@@ -97,18 +97,17 @@ size_t ce_cache_lock_end_many(const ce_config *cfg, const char *const *keys,
                               long linger_ms);
 
 /* Turns n locks into the notes notes[i] ("done: the entry is under key
- * ..."), pipelined, without a script: SET XX KEEPTTL (the rest of the
- * lock's lifetime), then PEXPIRE GT (at least linger_ms). Not
- * compare-and-set: a lock that expired and was taken by another payer of
- * the same identity gets the note too, which is as true for its waiters
- * (the entry named holds the same text's vector); a lock gone is not
- * written. For the warm-up, which notes thousands of locks: a script
- * costs Redis several times the two commands. Returns how many locks were
- * there to note. */
+ * ..."), each to live px_ms, pipelined, without a script: SET XX PX (the
+ * caller knows how long its locks have left). Not compare-and-set: a lock
+ * that expired and was taken by another payer of the same identity gets
+ * the note too, which is as true for its waiters (the entry named holds
+ * the same text's vector); a lock gone is not written. For the warm-up,
+ * which notes thousands of locks: a script costs Redis several times one
+ * SET, and needs +eval. Returns how many locks were there to note. */
 size_t ce_cache_note_many(const ce_config *cfg, const char *const *keys,
                           const size_t *key_lens, size_t n,
                           const char *const *notes, const size_t *note_lens,
-                          long linger_ms);
+                          long px_ms);
 
 /* SET (as ce_cache_set) of an entry whose lock `owner` holds, then the
  * lock turned into the note "d:<key>" (as ce_cache_lock_end_many) — one

@@ -79,9 +79,9 @@ int main(int argc, char **argv) {
   CHECK(ce_cache_unlock(&cfg, mk[0], ml[0], "owner-y", 7) == 1);
   CHECK(ce_cache_unlock(&cfg, mk[2], ml[2], "owner-w", 7) == 1);
 
-  /* the warm-up's notes, without a script: a lock's value becomes its note,
-   * its lifetime kept when longer than the linger and raised to it when
-   * shorter; a lock gone is not written */
+  /* the warm-up's notes, without a script: a lock's value becomes its note
+   * for the time given (here raised from 50 ms, cut from 5 s); a lock gone
+   * is not written */
   CHECK(ce_cache_lock(&cfg, mk[0], ml[0], "owner-n", 7, 5000) == 1);
   CHECK(ce_cache_lock(&cfg, mk[1], ml[1], "owner-n", 7, 50) == 1);
   const char *nv[3] = {"d:k0", "d:k1", "d:k2"};
@@ -105,9 +105,9 @@ int main(int argc, char **argv) {
     ce_redis_cmd_arg(&c[i], mk[i], ml[i]);
   }
   CHECK(ce_redis_run(&cfg, c, 2) == 2);
-  CHECK(c[0].reply->type == CE_REPLY_INTEGER && c[0].reply->integer > 3000);
-  CHECK(c[1].reply->type == CE_REPLY_INTEGER && c[1].reply->integer > 1000 &&
-        c[1].reply->integer <= 2000);
+  for (int i = 0; i < 2; i++)
+    CHECK(c[i].reply->type == CE_REPLY_INTEGER && c[i].reply->integer > 1000 &&
+          c[i].reply->integer <= 2000);
   ce_redis_cmds_free(c, 2);
   CHECK(ce_cache_unlock(&cfg, mk[0], ml[0], "d:k0", 4) == 1);
   CHECK(ce_cache_unlock(&cfg, mk[1], ml[1], "d:k1", 4) == 1);
