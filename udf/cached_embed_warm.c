@@ -3,23 +3,25 @@
  * `task` is cached_embed's (task.h): rows warmed with a task are the
  * entries cached_embed(key, text, ttl, task) reads.
  *
- * Rows are queued as they arrive; a full queue (batch * parallel rows, at
- * most CE_WARM_MAX_ROWS, or CE_WARM_MAX_BYTES of text) is flushed: one
- * pipelined Redis round trip per CE_CACHE_PIPELINE keys finds what is
- * cached, identical texts among the misses are embedded once, in requests
- * of up to `batch` inputs with `parallel` in flight (provider_batch.h), and
- * the results are written back pipelined with the TTL. Returns how many
- * rows now have their vector cached (in Redis, or in the local cache when
- * Redis is unavailable). With the plugin loaded, KILL QUERY abandons the
- * requests in flight, and the Progress column of SHOW PROCESSLIST shows the
- * share of the rows read so far whose vectors are settled.
+ * Rows are queued as they arrive; a full queue (CE_WARM_ROUNDS * batch *
+ * parallel rows, at most CE_WARM_MAX_ROWS, or CE_WARM_MAX_BYTES of text)
+ * is flushed: one pipelined Redis round trip per CE_CACHE_PIPELINE keys
+ * finds what is cached, identical texts among the misses are embedded
+ * once, in requests of up to `batch` inputs with `parallel` in flight
+ * (provider_batch.h), and each request's vectors are written back,
+ * pipelined with the TTL, as its answer comes, while the next requests are
+ * in flight. Returns how many rows now have their vector cached (in Redis,
+ * or in the local cache when Redis is unavailable). With the plugin
+ * loaded, KILL QUERY abandons the requests in flight, and the Progress
+ * column of SHOW PROCESSLIST shows the share of the rows read so far whose
+ * vectors are settled.
  *
  * Memory, whatever the table, batch, parallel and the model's dims: the
  * queue (CE_WARM_MAX_ROWS rows, CE_WARM_MAX_BYTES of keys and texts as
- * sent plus the row that filled it); a flush works in slices of at most
- * CE_WARM_SLICE_BYTES of vectors and as much of entries being written back;
- * and the requests in flight hold at most CE_BATCH_INFLIGHT_MAX plus one
- * request (provider_batch.h). */
+ * sent plus the row that filled it); the requests in flight hold at most
+ * CE_BATCH_INFLIGHT_MAX plus one request (provider_batch.h), an answer is
+ * written back in chunks of at most CE_WARM_SLICE_BYTES of entries, and the
+ * vectors other sessions' requests bring are gathered in as much. */
 #include "udf_args.h"
 #include "udf_charset.h"
 #include "udf_entry_points.h"
@@ -51,8 +53,12 @@
 #define CE_WARM_MAX_BYTES (16u << 20)
 /* Rows queued before a flush, whatever batch * parallel. */
 #define CE_WARM_MAX_ROWS 32768
-/* A flush embeds its misses in slices: at most this much of vectors at a
- * time, and writes back at most this much of entries at a time. */
+/* A flush holds this many rounds of `parallel` requests: while one
+ * request's answer is written back the others are in flight, and the
+ * look-ups and claims of the next flush come this much less often. */
+#define CE_WARM_ROUNDS 8
+/* Written back at most this much of entries at a time; the vectors of
+ * other sessions' requests gathered in as much. */
 #define CE_WARM_SLICE_BYTES ((size_t)8 << 20)
 
 typedef struct {
@@ -104,7 +110,8 @@ CE_EXPORT ce_udf_bool cached_embed_warm_init(UDF_INIT *initid, UDF_ARGS *args,
                      st->cfg.local_cache_max_age * 1000LL);
   ce_readahead_configure((size_t)st->cfg.local_cache_mb << 20,
                          st->cfg.local_cache_max_age * 1000LL);
-  st->max_rows = (size_t)st->cfg.batch * (size_t)st->cfg.parallel;
+  st->max_rows =
+      (size_t)CE_WARM_ROUNDS * (size_t)st->cfg.batch * (size_t)st->cfg.parallel;
   if (st->max_rows > CE_WARM_MAX_ROWS)
     st->max_rows = CE_WARM_MAX_ROWS;
   st->charset = ce_udf_text_charset(args, 1, (ce_charset)st->cfg.charset);
@@ -336,16 +343,6 @@ static size_t dedupe(queued **miss, size_t n_miss, size_t *group) {
   return n_unique;
 }
 
-/* The end of the slice of unique texts that starts at u0: at most
- * CE_WARM_SLICE_BYTES of vectors (at least one). */
-static size_t slice_end(const warm_state *st, size_t u0, size_t n_unique) {
-  uint32_t dims = ce_provider_limit_dims(&st->cfg);
-  size_t most = CE_WARM_SLICE_BYTES / ((size_t)(dims ? dims : CE_MAX_DIMS) * 4);
-  if (!most)
-    most = 1;
-  return n_unique - u0 < most ? n_unique : u0 + most;
-}
-
 /* Writes back the misses rows[0..n) whose text was embedded (vector of
  * unique u at vecs + (u - u0) * dims * 4), in chunks of at most
  * CE_WARM_SLICE_BYTES of entries, and counts them. 0, or -1 out of
@@ -550,23 +547,21 @@ static void on_settled(void *ctx, size_t i, const uint8_t *vec, uint32_t dims,
   s->n++;
 }
 
-static int embed_slice(warm_state *st, queued **miss, const size_t *group,
-                       size_t u0, size_t u1, uint32_t *seen_dims, ce_claims *cs,
+static int embed_texts(warm_state *st, queued **miss, const size_t *group,
+                       size_t n, uint32_t *seen_dims, ce_claims *cs,
                        ce_claim *c);
 
-/* Embeds the unique texts [0, n) slice by slice until all are done, the
- * statement is killed or memory runs out (*rc = -1, else 0); returns how
- * many were embedded. */
-static size_t embed_slices(warm_state *st, queued **miss, const size_t *group,
-                           size_t n, uint32_t *seen_dims, ce_claims *cs,
-                           ce_claim *c, int *rc) {
-  size_t u0 = 0, u1;
+/* Embeds the unique texts [0, n) unless the statement is killed (*rc = -1
+ * out of memory, else 0); returns how many were dealt with: n, or 0. */
+static size_t embed_unless_killed(warm_state *st, queued **miss,
+                                  const size_t *group, size_t n,
+                                  uint32_t *seen_dims, ce_claims *cs,
+                                  ce_claim *c, int *rc) {
   *rc = 0;
-  for (; u0 < n && !ce_server_killed() && !*rc; u0 = u1) {
-    u1 = slice_end(st, u0, n);
-    *rc = embed_slice(st, miss, group, u0, u1, seen_dims, cs, c);
-  }
-  return u0;
+  if (!n || ce_server_killed())
+    return 0;
+  *rc = embed_texts(st, miss, group, n, seen_dims, cs, c);
+  return n;
 }
 
 /* The texts another server was embedding whose wait gave nothing (its lock
@@ -601,7 +596,7 @@ static int pay_unsettled(warm_state *st, ce_claims *cs, ce_claim *c,
     c[u].f = NULL; /* c2's now */
   }
   g2[g.nu] = g.nm;
-  n_done = embed_slices(st, m2, g2, g.nu, seen_dims, cs, c2, &rc);
+  n_done = embed_unless_killed(st, m2, g2, g.nu, seen_dims, cs, c2, &rc);
   if (n_done < g.nu) /* killed, or out of memory: their waiters fail */
     publish_slice(cs, c2, m2, g2, n_done, g.nu, NULL, 0, NULL);
 done:
@@ -643,36 +638,69 @@ static int settle_claims(warm_state *st, ce_claims *cs, ce_claim *c,
   return s.oom || (oom && n_wait) ? -1 : 0;
 }
 
-/* Embeds the unique texts [u0, u1) (their misses are miss[group[u0] ..
- * group[u1])), writes the results back and publishes them (claims c, may
- * be NULL). 0, or -1 out of memory. */
-static int embed_slice(warm_state *st, queued **miss, const size_t *group,
-                       size_t u0, size_t u1, uint32_t *seen_dims, ce_claims *cs,
+/* The texts a flush pays for, as their requests' answers come. */
+typedef struct {
+  warm_state *st;
+  queued **miss;
+  const size_t *group;
+  ce_claims *cs;
+  ce_claim *c;
+  const uint8_t *ones;
+  uint8_t *handed; /* per unique text: written back and published */
+  uint32_t *seen_dims;
+  int oom;
+} paying;
+
+/* ce_embed_each: one request's answer (unique texts [first, first +
+ * count)) written back to Redis and handed to whoever waits for it, while
+ * the next requests are in flight. */
+static int on_answer(void *ctx, size_t first, size_t count, const uint8_t *vecs,
+                     uint32_t dims) {
+  paying *p = ctx;
+  size_t a = first, z = first + count;
+  *p->seen_dims = dims;
+  if (write_back(p->st, p->miss + p->group[a], p->group[z] - p->group[a], a,
+                 vecs, dims, p->ones))
+    p->oom = 1;
+  publish_slice(p->cs, p->c, p->miss, p->group, a, z, vecs, dims, p->ones);
+  memset(p->handed + a, 1, count);
+  return 0;
+}
+
+/* Embeds the unique texts [0, n) (their misses are miss[group[0] ..
+ * group[n])): each request's answer is written back and published as it
+ * comes (on_answer); the texts whose request failed are then published as
+ * failed (claims c, may be NULL). 0, or -1 out of memory. */
+static int embed_texts(warm_state *st, queued **miss, const size_t *group,
+                       size_t n, uint32_t *seen_dims, ce_claims *cs,
                        ce_claim *c) {
-  size_t n = u1 - u0;
-  ce_text *texts = malloc(n * sizeof *texts);
-  uint8_t *ok = malloc(n), *vecs = NULL;
-  uint32_t dims = 0;
-  int rc = -1;
-  if (!texts || !ok)
+  ce_text *texts = calloc(n, sizeof *texts);
+  uint8_t *ok = malloc(n), *ones = malloc(n), *handed = calloc(n, 1);
+  paying p = {st, miss, group, cs, c, ones, handed, seen_dims, 0};
+  if (!texts || !ok || !ones || !handed) {
+    publish_slice(cs, c, miss, group, 0, n, NULL, 0, NULL);
+    p.oom = 1;
     goto done;
-  for (size_t u = u0; u < u1; u++) { /* the texts as sent, in the arena */
-    queued *r = miss[group[u]];
-    texts[u - u0].s = st->arena + r->text_off;
-    texts[u - u0].len = r->text_len;
   }
-  ce_provider_embed_many(&st->cfg, st->multi, texts, n, &vecs, &dims, ok);
-  if (vecs)
-    *seen_dims = dims;
-  rc = vecs ? write_back(st, miss + group[u0], group[u1] - group[u0], u0, vecs,
-                         dims, ok)
-            : 0;
+  memset(ones, 1, n);
+  for (size_t u = 0; u < n; u++) { /* the texts as sent, in the arena */
+    queued *r = miss[group[u]];
+    texts[u].s = st->arena + r->text_off;
+    texts[u].len = r->text_len;
+  }
+  ce_provider_embed_each(&st->cfg, st->multi, texts, n, on_answer, &p, ok);
+  for (size_t u = 0, v; u < n; u = v) { /* failed runs: their waiters fail */
+    for (v = u; v < n && handed[v] == handed[u]; v++)
+      ;
+    if (!handed[u])
+      publish_slice(cs, c, miss, group, u, v, NULL, 0, NULL);
+  }
 done:
-  publish_slice(cs, c, miss, group, u0, u1, vecs, dims, ok);
   free(texts);
   free(ok);
-  free(vecs);
-  return rc;
+  free(ones);
+  free(handed);
+  return p.oom ? -1 : 0;
 }
 
 /* Lists the queued rows now in Redis, in the order they came, for the
@@ -738,8 +766,8 @@ static int flush_rows(warm_state *st, flush_scratch *s) {
   size_t n_unique = dedupe(s->miss, n_miss, s->group);
   ce_claim *claims = claim_misses(st, &cs, s->miss, s->group, n_unique, &n_pay);
   int failed;
-  size_t u0 = embed_slices(st, s->miss, s->group, n_pay, &lc.dims, &cs, claims,
-                           &failed);
+  size_t u0 = embed_unless_killed(st, s->miss, s->group, n_pay, &lc.dims, &cs,
+                                  claims, &failed);
   if (settle_claims(st, &cs, claims, s->miss, s->group, u0, n_pay, n_unique,
                     &lc.dims) ||
       failed)

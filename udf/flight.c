@@ -520,12 +520,15 @@ done:
 void ce_claims_publish(ce_claims *cs, ce_claim *c, size_t n,
                        const uint8_t *vecs, uint32_t dims, const uint8_t *ok,
                        const uint8_t *stored) {
+  /* locks [0, k_note) get notes, [k_note, n) (filled from the end) are
+   * released */
   const char **keys = malloc(n * sizeof *keys);
   size_t *lens = malloc(n * sizeof *lens);
-  const char **vals = malloc(n * sizeof *vals);
-  size_t *val_lens = malloc(n * sizeof *val_lens);
+  const char **notes = malloc(n * sizeof *notes);
+  size_t *note_lens = malloc(n * sizeof *note_lens);
   char *locks = malloc(n * CE_LOCK_KEY_MAX);
-  size_t k = 0;
+  size_t k_note = 0, k_free = n;
+  int mem = keys && lens && notes && note_lens && locks;
   for (size_t i = 0; i < n; i++) {
     ce_claim *cl = &c[i];
     int good = ok[i] && vecs;
@@ -539,33 +542,36 @@ void ce_claims_publish(ce_claims *cs, ce_claim *c, size_t n,
                        "the warm-up request of this text failed");
       cl->f = NULL;
     }
-    if (!cl->locked || !keys || !lens || !vals || !val_lens || !locks)
+    if (!cl->locked || !mem)
       continue;
+    cl->locked = 0;
+    char *note = good && stored[i] ? malloc(cl->key_len + 2) : NULL;
+    size_t k = note ? k_note++ : --k_free;
     keys[k] = locks + k * CE_LOCK_KEY_MAX;
     lens[k] = lock_key(cs->cfg, cl->id, locks + k * CE_LOCK_KEY_MAX);
-    vals[k] = NULL;
-    val_lens[k] = 0;
-    if (good && stored[i]) {
-      char *note = malloc(cl->key_len + 2);
-      if (note) {
-        memcpy(note, "d:", 2);
-        memcpy(note + 2, cl->key, cl->key_len);
-        vals[k] = note;
-        val_lens[k] = cl->key_len + 2;
-      }
+    if (note) {
+      memcpy(note, "d:", 2);
+      memcpy(note + 2, cl->key, cl->key_len);
+      notes[k] = note;
+      note_lens[k] = cl->key_len + 2;
     }
-    k++;
-    cl->locked = 0;
   }
-  if (k)
-    ce_cache_lock_end_many(cs->cfg, keys, lens, k, cs->owner, cs->owner_len,
-                           vals, val_lens, CE_LOCK_LINGER_MS);
-  for (size_t j = 0; j < k; j++)
-    free((char *)vals[j]);
+  if (k_note) { /* for what the locks had left (pay_until), at least the
+                 * linger */
+    long long left = cs->pay_until - ce_mono_ms();
+    ce_cache_note_many(cs->cfg, keys, lens, k_note, notes, note_lens,
+                       left > CE_LOCK_LINGER_MS ? (long)left
+                                                : CE_LOCK_LINGER_MS);
+  }
+  if (k_free < n) /* owner-only: compare-and-delete */
+    ce_cache_lock_end_many(cs->cfg, keys + k_free, lens + k_free, n - k_free,
+                           cs->owner, cs->owner_len, NULL, NULL, 0);
+  for (size_t j = 0; j < k_note; j++)
+    free((char *)notes[j]);
   free(keys);
   free(lens);
-  free(vals);
-  free(val_lens);
+  free(notes);
+  free(note_lens);
   free(locks);
 }
 

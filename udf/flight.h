@@ -14,8 +14,12 @@
  * CE_LOCK_LINGER_MS), so that whoever misses the same text meanwhile —
  * waiters, a miss that read Redis just before the entry was stored, a miss
  * under another key — reads the entry instead of paying; on failure it
- * deletes the lock (only its own: compare-and-delete). Held by another server:
- * it waits for the entry — its own key and the lock, read together with
+ * deletes the lock (only its own: compare-and-delete). The row function
+ * notes its lock by compare-and-set (a script); the warm-up, which notes
+ * thousands, with SET XX (ce_cache_note_many, several times cheaper for
+ * Redis): on a lock that expired and was taken by another payer of the
+ * same text the note is as true for that payer's waiters. Held by another
+ * server: it waits for the entry — its own key and the lock, read together with
  * back-off from CE_LOCK_POLL_MIN_MS to CE_LOCK_POLL_MAX_MS, never past the
  * lock's remaining lifetime (+ margin) — and reads it; a lock that goes
  * without an entry (its holder failed, or died and the lock expired) is

@@ -127,7 +127,14 @@ static void end_entry(shard *s, ce_flight *f, int state) {
 void ce_flight_publish(ce_flight *f, const uint8_t *vec, uint32_t dims,
                        uint64_t tokens, const char *key, size_t key_len) {
   shard *s = &shards[f->shard];
-  /* Copied before taking the lock: the waiters read it once DONE. */
+  pthread_mutex_lock(&s->mu);
+  if (f->refs == 1) { /* nobody waits, and nobody can join now */
+    end_entry(s, f, DONE);
+    pthread_mutex_unlock(&s->mu);
+    return;
+  }
+  pthread_mutex_unlock(&s->mu);
+  /* Copied without the lock: the waiters read it once DONE. */
   uint8_t *copy = malloc(dims ? (size_t)dims * 4 : 1);
   char *kcopy = malloc(key_len + 1);
   if (!copy || !kcopy) {

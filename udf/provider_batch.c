@@ -32,6 +32,8 @@ typedef struct {
   long long deadline, start_at, t0;
   const char *cls; /* kind of the failure in err */
   char err[320];
+  ce_embeddings e; /* its answer, until handed on (JOB_DONE) */
+  int answered;    /* e is held */
 } job;
 
 typedef struct {
@@ -41,8 +43,9 @@ typedef struct {
   size_t n, next; /* inputs; the first one not yet in a request */
   job **jobs;
   size_t n_jobs, jobs_cap; /* jobs_cap in bytes */
-  uint8_t **vecs;
-  uint32_t *dims;
+  ce_embed_each each;
+  void *each_ctx;
+  uint32_t dims; /* of the first answer: every other must match */
   uint8_t *ok;
   size_t inflight; /* bytes reserved by requests not finished */
   int unfinished;  /* requests formed and not finished */
@@ -51,28 +54,6 @@ typedef struct {
 } batch;
 
 static ce_ratelimit batch_rl = CE_RATELIMIT_INIT(5, 60);
-
-/* Copies a request's vectors into place; 0, or -1 on dims trouble. */
-static int store(batch *b, job *j, const ce_embeddings *e) {
-  if (!*b->vecs) {
-    *b->vecs = malloc(b->n * (size_t)e->dims * 4);
-    if (!*b->vecs) {
-      snprintf(j->err, sizeof j->err, "out of memory for %zu vectors", b->n);
-      j->cls = CE_FAIL_LOCAL;
-      return -1;
-    }
-    *b->dims = e->dims;
-  } else if (e->dims != *b->dims) {
-    snprintf(j->err, sizeof j->err, "vectors of %u and %u dimensions", *b->dims,
-             e->dims);
-    j->cls = CE_FAIL_RESPONSE;
-    return -1;
-  }
-  memcpy(*b->vecs + j->first * (size_t)*b->dims * 4, e->vecs,
-         j->count * (size_t)*b->dims * 4);
-  memset(b->ok + j->first, 1, j->count);
-  return 0;
-}
 
 /* A request is over: gives back what it reserved, reports it once. */
 static void finished(batch *b, job *j, job_state s) {
@@ -247,14 +228,19 @@ static void finish(batch *b, job *j, CURLcode cc) {
     for (size_t i = 0; i < j->count; i++)
       bytes += b->in[j->first + i].len;
     ce_stat_usage(bytes, e.tokens);
-    int rc = store(b, j, &e);
-    ce_embeddings_free(&e);
-    if (rc) {
+    if (b->dims && e.dims != b->dims) {
+      snprintf(j->err, sizeof j->err, "vectors of %u and %u dimensions",
+               b->dims, e.dims);
+      j->cls = CE_FAIL_RESPONSE;
+      ce_embeddings_free(&e);
       fail(b, j);
-    } else {
-      finished(b, j, JOB_DONE);
-      ce_server_progress_add(j->count, 0);
+      return;
     }
+    b->dims = e.dims;
+    j->e = e; /* handed on by deliver(), once the next requests started */
+    j->answered = 1;
+    finished(b, j, JOB_DONE);
+    ce_server_progress_add(j->count, 0);
     return;
   }
   if (verdict == CE_VERDICT_TOO_LARGE && j->count > 1) {
@@ -324,9 +310,31 @@ static int schedule(batch *b, long long *next_start) {
   return active || b->next < b->n;
 }
 
-size_t ce_provider_embed_many(const ce_config *cfg, CURLM *multi,
-                              const ce_text *in, size_t n, uint8_t **vecs,
-                              uint32_t *dims, uint8_t *ok) {
+/* Hands the answers received on to `each`. Called once the requests that
+ * may start have started, so that the caller's work on these vectors
+ * (the warm-up's writes to Redis) overlaps the requests in flight. */
+static void deliver(batch *b) {
+  for (size_t i = 0; i < b->n_jobs; i++) {
+    job *j = b->jobs[i];
+    if (!j->answered)
+      continue;
+    j->answered = 0;
+    if (b->each(b->each_ctx, j->first, j->count, j->e.vecs, j->e.dims)) {
+      j->state = JOB_FAILED;
+      ce_log_limited(&batch_rl, CE_FAIL_LOCAL,
+                     "warm-up: out of memory for the vectors of %zu inputs; "
+                     "those rows are not cached",
+                     j->count);
+    } else {
+      memset(b->ok + j->first, 1, j->count);
+    }
+    ce_embeddings_free(&j->e);
+  }
+}
+
+size_t ce_provider_embed_each(const ce_config *cfg, CURLM *multi,
+                              const ce_text *in, size_t n, ce_embed_each each,
+                              void *ctx, uint8_t *ok) {
   batch b;
   size_t done = 0;
 
@@ -335,11 +343,9 @@ size_t ce_provider_embed_many(const ce_config *cfg, CURLM *multi,
   b.multi = multi;
   b.in = in;
   b.n = n;
-  b.vecs = vecs;
-  b.dims = dims;
+  b.each = each;
+  b.each_ctx = ctx;
   b.ok = ok;
-  *vecs = NULL;
-  *dims = 0;
   memset(ok, 0, n);
   if (!multi) {
     ce_log("warm-up: no http multi handle");
@@ -364,7 +370,10 @@ size_t ce_provider_embed_many(const ce_config *cfg, CURLM *multi,
       curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &priv);
       finish(&b, (job *)priv, msg->data.result);
     }
-    if (!schedule(&b, &next_start))
+    int more = schedule(&b, &next_start);
+    curl_multi_perform(multi, &still); /* the new requests go out first */
+    deliver(&b);
+    if (!more)
       break;
     /* Sleep until a socket is ready, a request is due, or 100 ms pass. */
     long wait_ms = 100;
@@ -382,9 +391,40 @@ size_t ce_provider_embed_many(const ce_config *cfg, CURLM *multi,
     }
     if (j->state == JOB_DONE)
       done += j->count;
+    if (j->answered) /* only on an early exit */
+      ce_embeddings_free(&j->e);
     free(j->json);
     free(j);
   }
   free(b.jobs);
   return done;
+}
+
+typedef struct {
+  uint8_t **vecs;
+  uint32_t *dims;
+  size_t n;
+} gather_ctx;
+
+/* ce_embed_each of ce_provider_embed_many: each answer into its place. */
+static int gather_vectors(void *ctx, size_t first, size_t count,
+                          const uint8_t *vecs, uint32_t dims) {
+  gather_ctx *g = ctx;
+  if (!*g->vecs) {
+    *g->vecs = malloc(g->n * (size_t)dims * 4);
+    if (!*g->vecs)
+      return -1;
+    *g->dims = dims;
+  }
+  memcpy(*g->vecs + first * (size_t)dims * 4, vecs, count * (size_t)dims * 4);
+  return 0;
+}
+
+size_t ce_provider_embed_many(const ce_config *cfg, CURLM *multi,
+                              const ce_text *in, size_t n, uint8_t **vecs,
+                              uint32_t *dims, uint8_t *ok) {
+  gather_ctx g = {vecs, dims, n};
+  *vecs = NULL;
+  *dims = 0;
+  return ce_provider_embed_each(cfg, multi, in, n, gather_vectors, &g, ok);
 }

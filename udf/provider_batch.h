@@ -35,10 +35,26 @@
 #define CE_BATCH_TEXT_MAX ((size_t)4 << 20)
 #define CE_BATCH_INFLIGHT_MAX ((size_t)32 << 20)
 
-/* On return *vecs (malloc'd, n * *dims * 4 bytes; NULL if nothing came back)
- * holds the vector of every input i with ok[i] = 1. Returns how many inputs
- * were embedded. `multi` is the caller's: its connections stay open between
- * calls (one statement's flushes reuse them). */
+/* Takes the `count` vectors (of `dims`) of inputs [first, first + count)
+ * as their request's answer comes; 0, or -1 when it cannot (out of memory:
+ * those inputs count as failed). */
+typedef int (*ce_embed_each)(void *ctx, size_t first, size_t count,
+                             const uint8_t *vecs, uint32_t dims);
+
+/* Embeds in[0..n): each answer goes to `each` as it comes, once the
+ * requests that may start have started, so that what the caller does with
+ * it overlaps the requests in flight; every answer has the dims of the
+ * first (a request answering with others fails). ok[i] = 1 for each input
+ * handed on. Returns how many were. `multi` is the caller's: its
+ * connections stay open between calls (one statement's flushes reuse
+ * them). */
+size_t ce_provider_embed_each(const ce_config *cfg, CURLM *multi,
+                              const ce_text *in, size_t n, ce_embed_each each,
+                              void *ctx, uint8_t *ok);
+
+/* ce_provider_embed_each, gathered: on return *vecs (malloc'd, n * *dims * 4
+ * bytes; NULL if nothing came back) holds the vector of every input i with
+ * ok[i] = 1. Returns how many inputs were embedded. */
 size_t ce_provider_embed_many(const ce_config *cfg, CURLM *multi,
                               const ce_text *in, size_t n, uint8_t **vecs,
                               uint32_t *dims, uint8_t *ok);

@@ -348,6 +348,40 @@ size_t ce_cache_lock_end_many(const ce_config *cfg, const char *const *keys,
   return held;
 }
 
+size_t ce_cache_note_many(const ce_config *cfg, const char *const *keys,
+                          const size_t *key_lens, size_t n,
+                          const char *const *notes, const size_t *note_lens,
+                          long px_ms) {
+  ce_redis_cmd *c = malloc(CE_CACHE_PIPELINE * sizeof *c);
+  char ms[24];
+  int msl = snprintf(ms, sizeof ms, "%ld", px_ms > 0 ? px_ms : 1);
+  size_t noted = 0;
+  if (!c)
+    return 0;
+  for (size_t start = 0; start < n; start += CE_CACHE_PIPELINE) {
+    size_t m = n - start < CE_CACHE_PIPELINE ? n - start : CE_CACHE_PIPELINE;
+    for (size_t k = 0; k < m; k++) {
+      size_t i = start + k;
+      cmd2(&c[k], "SET", keys[i], key_lens[i]);
+      ce_redis_cmd_arg(&c[k], notes[i], note_lens[i]);
+      ce_redis_cmd_arg(&c[k], "XX", 2);
+      ce_redis_cmd_arg(&c[k], "PX", 2);
+      ce_redis_cmd_arg(&c[k], ms, (size_t)msl);
+    }
+    ce_redis_run(cfg, c, m);
+    for (size_t k = 0; k < m; k++) {
+      const ce_redis_reply *r = c[k].reply;
+      if (r && r->type == CE_REPLY_STATUS)
+        noted++;
+      else if (r && r->type != CE_REPLY_NIL)
+        log_error_reply("SET XX (note)", r);
+    }
+    ce_redis_cmds_free(c, m);
+  }
+  free(c);
+  return noted;
+}
+
 int ce_cache_set_noting(const ce_config *cfg, const char *key, size_t key_len,
                         const uint8_t *val, size_t len, long ttl,
                         const char *lock, size_t lock_len, const char *owner,

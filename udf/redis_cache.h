@@ -96,6 +96,19 @@ size_t ce_cache_lock_end_many(const ce_config *cfg, const char *const *keys,
                               const char *const *vals, const size_t *val_lens,
                               long linger_ms);
 
+/* Turns n locks into the notes notes[i] ("done: the entry is under key
+ * ..."), each to live px_ms, pipelined, without a script: SET XX PX (the
+ * caller knows how long its locks have left). Not compare-and-set: a lock
+ * that expired and was taken by another payer of the same identity gets
+ * the note too, which is as true for its waiters (the entry named holds
+ * the same text's vector); a lock gone is not written. For the warm-up,
+ * which notes thousands of locks: a script costs Redis several times one
+ * SET, and needs +eval. Returns how many locks were there to note. */
+size_t ce_cache_note_many(const ce_config *cfg, const char *const *keys,
+                          const size_t *key_lens, size_t n,
+                          const char *const *notes, const size_t *note_lens,
+                          long px_ms);
+
 /* SET (as ce_cache_set) of an entry whose lock `owner` holds, then the
  * lock turned into the note "d:<key>" (as ce_cache_lock_end_many) — one
  * round trip where Redis is one node (one pipeline keeps the order: the

@@ -79,6 +79,39 @@ int main(int argc, char **argv) {
   CHECK(ce_cache_unlock(&cfg, mk[0], ml[0], "owner-y", 7) == 1);
   CHECK(ce_cache_unlock(&cfg, mk[2], ml[2], "owner-w", 7) == 1);
 
+  /* the warm-up's notes, without a script: a lock's value becomes its note
+   * for the time given (here raised from 50 ms, cut from 5 s); a lock gone
+   * is not written */
+  CHECK(ce_cache_lock(&cfg, mk[0], ml[0], "owner-n", 7, 5000) == 1);
+  CHECK(ce_cache_lock(&cfg, mk[1], ml[1], "owner-n", 7, 50) == 1);
+  const char *nv[3] = {"d:k0", "d:k1", "d:k2"};
+  size_t nl[3] = {4, 4, 4};
+  CHECK(ce_cache_note_many(&cfg, mk, ml, 3, nv, nl, 2000) == 2);
+  for (int i = 0; i < 3; i++) {
+    ce_redis_cmd_init(&c[i], mk[i], ml[i]);
+    ce_redis_cmd_arg(&c[i], "GET", 3);
+    ce_redis_cmd_arg(&c[i], mk[i], ml[i]);
+  }
+  CHECK(ce_redis_run(&cfg, c, 3) == 3);
+  CHECK(c[0].reply->type == CE_REPLY_STRING &&
+        !strcmp(c[0].reply->str, "d:k0"));
+  CHECK(c[1].reply->type == CE_REPLY_STRING &&
+        !strcmp(c[1].reply->str, "d:k1"));
+  CHECK(c[2].reply->type == CE_REPLY_NIL);
+  ce_redis_cmds_free(c, 3);
+  for (int i = 0; i < 2; i++) {
+    ce_redis_cmd_init(&c[i], mk[i], ml[i]);
+    ce_redis_cmd_arg(&c[i], "PTTL", 4);
+    ce_redis_cmd_arg(&c[i], mk[i], ml[i]);
+  }
+  CHECK(ce_redis_run(&cfg, c, 2) == 2);
+  for (int i = 0; i < 2; i++)
+    CHECK(c[i].reply->type == CE_REPLY_INTEGER && c[i].reply->integer > 1000 &&
+          c[i].reply->integer <= 2000);
+  ce_redis_cmds_free(c, 2);
+  CHECK(ce_cache_unlock(&cfg, mk[0], ml[0], "d:k0", 4) == 1);
+  CHECK(ce_cache_unlock(&cfg, mk[1], ml[1], "d:k1", 4) == 1);
+
   /* an entry stored and its lock noted in one go (one round trip on one
    * node, two on a cluster): the note names the entry's key */
   const char *ek = "cached_embed:v2:m:entry-key";

@@ -22,7 +22,7 @@ static void test_defaults(void) {
   CHECK_STR(c.redis, "redis://127.0.0.1:6379/0");
   CHECK_STR(c.key_prefix, "cached_embed:");
   CHECK(c.ttl == 1200 && c.timeout_ms == 10000 && c.batch == 256 &&
-        c.parallel == 4 && c.local_cache_mb == 32 && c.dimensions == 0 &&
+        c.parallel == 8 && c.local_cache_mb == 32 && c.dimensions == 0 &&
         c.provider == CE_DIALECT_JINA && !c.api_key[0] && !c.task[0]);
 }
 
@@ -54,7 +54,7 @@ static void test_ini(void) {
   CHECK_STR(c.model, "jina-embeddings-v3");
   CHECK(c.ttl == 0 && c.timeout_ms == 2500 && c.provider == CE_DIALECT_OPENAI);
   CHECK_STR(c.api_key, "sk-SECRET-VALUE");
-  CHECK(c.batch == 256 && c.parallel == 4); /* defaults kept */
+  CHECK(c.batch == 256 && c.parallel == 8); /* defaults kept */
   CHECK(
       strstr(reported, "11:batch must be a whole number 1..2048, got '9999'"));
   CHECK(strstr(reported, "12:parallel must be a whole number"));

@@ -4,7 +4,10 @@
  *   - a single call counts the wait in its timeout_ms (it used to start its
  *     request with the whole timeout after waiting: ~2 x timeout_ms);
  *   - the warm-up's scheduler does not block on a waiting request: the
- *     other transfers go on meanwhile (it used to sleep inside its loop). */
+ *     other transfers go on meanwhile (it used to sleep inside its loop);
+ *   - each request's answer is handed on as it comes, once the next request
+ *     is on its way (the warm-up writes one answer back while the next
+ *     requests are in flight; it used to get every answer at the end). */
 #define _GNU_SOURCE /* memmem, strcasestr */
 #include "check.h"
 #include "clock.h"
@@ -189,12 +192,67 @@ static void test_batch_goes_on_while_one_request_waits(void) {
   curl_multi_cleanup(multi);
 }
 
+typedef struct {
+  size_t calls, seen[4];
+  int arrived_at_first; /* requests at the server during the first answer */
+} handed;
+
+static int take_answer(void *ctx, size_t first, size_t count,
+                       const uint8_t *vecs, uint32_t dims) {
+  handed *h = ctx;
+  (void)vecs;
+  CHECK(count == 1 && first < 4 && dims == 3);
+  if (first < 4)
+    h->seen[first]++;
+  if (h->calls++ == 0) { /* the third request is sent before this returns */
+    long long until = ce_mono_ms() + 2000;
+    int n;
+    do {
+      pthread_mutex_lock(&arr_mu);
+      n = n_arrivals;
+      pthread_mutex_unlock(&arr_mu);
+    } while (n < 3 && ce_mono_ms() < until && (ce_sleep_ms(5), 1));
+    h->arrived_at_first = n;
+  }
+  return 0;
+}
+
+static void test_answers_handed_on_while_next_requests_fly(void) {
+  ce_config c = config();
+  ce_text in[4] = {{"a", 1}, {"b", 1}, {"c", 1}, {"d", 1}};
+  uint8_t ok[4];
+  handed h;
+  CURLM *multi = ce_http_multi_new();
+  memset(&h, 0, sizeof h);
+  c.max_requests_per_minute = 0; /* no cost guard wait here */
+  c.batch = 1;
+  c.parallel = 2;
+  c.timeout_ms = 10000;
+  ce_guard_reset();
+  delay_ms = 100;
+  pthread_mutex_lock(&arr_mu);
+  n_arrivals = 0;
+  pthread_mutex_unlock(&arr_mu);
+  size_t done = ce_provider_embed_each(&c, multi, in, 4, take_answer, &h, ok);
+  fprintf(stderr,
+          "each: %zu handed on in %zu calls; %d requests at the server "
+          "during the first\n",
+          done, h.calls, h.arrived_at_first);
+  CHECK(done == 4 && h.calls == 4);
+  for (int i = 0; i < 4; i++)
+    CHECK(ok[i] == 1 && h.seen[i] == 1);
+  CHECK(h.arrived_at_first >= 3);
+  delay_ms = 0;
+  curl_multi_cleanup(multi);
+}
+
 int main(void) {
   serve();
   ce_guard_set_clock(ahead_clock, NULL);
   test_single_call_counts_the_wait();
   test_batch_goes_on_while_one_request_waits();
   ce_guard_set_clock(NULL, NULL);
+  test_answers_handed_on_while_next_requests_fly();
   close(listen_fd);
   return CHECK_DONE();
 }
