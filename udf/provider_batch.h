@@ -23,7 +23,9 @@
  * Memory: a request holds its JSON and, while it runs, a response of at
  * most its limit; new requests start only while the requests not yet
  * finished hold less than CE_BATCH_INFLIGHT_MAX of both (so at most that
- * plus one request), whatever `batch` and `parallel` say. */
+ * plus one request), whatever `batch` and `parallel` say; on top, the
+ * vectors of the answers received in one turn of the loop until they are
+ * handed on (fewer bytes than those answers). */
 #ifndef CE_PROVIDER_BATCH_H
 #define CE_PROVIDER_BATCH_H
 
