@@ -646,7 +646,6 @@ typedef struct {
   ce_claims *cs;
   ce_claim *c;
   const uint8_t *ones;
-  uint8_t *handed; /* per unique text: written back and published */
   uint32_t *seen_dims;
   int oom;
 } paying;
@@ -663,7 +662,6 @@ static int on_answer(void *ctx, size_t first, size_t count, const uint8_t *vecs,
                  vecs, dims, p->ones))
     p->oom = 1;
   publish_slice(p->cs, p->c, p->miss, p->group, a, z, vecs, dims, p->ones);
-  memset(p->handed + a, 1, count);
   return 0;
 }
 
@@ -675,9 +673,9 @@ static int embed_texts(warm_state *st, queued **miss, const size_t *group,
                        size_t n, uint32_t *seen_dims, ce_claims *cs,
                        ce_claim *c) {
   ce_text *texts = calloc(n, sizeof *texts);
-  uint8_t *ok = malloc(n), *ones = malloc(n), *handed = calloc(n, 1);
-  paying p = {st, miss, group, cs, c, ones, handed, seen_dims, 0};
-  if (!texts || !ok || !ones || !handed) {
+  uint8_t *ok = malloc(n), *ones = malloc(n);
+  paying p = {st, miss, group, cs, c, ones, seen_dims, 0};
+  if (!texts || !ok || !ones) {
     publish_slice(cs, c, miss, group, 0, n, NULL, 0, NULL);
     p.oom = 1;
     goto done;
@@ -688,18 +686,18 @@ static int embed_texts(warm_state *st, queued **miss, const size_t *group,
     texts[u].s = st->arena + r->text_off;
     texts[u].len = r->text_len;
   }
+  /* ok[u]: handed to on_answer (written back and published) */
   ce_provider_embed_each(&st->cfg, st->multi, texts, n, on_answer, &p, ok);
   for (size_t u = 0, v; u < n; u = v) { /* failed runs: their waiters fail */
-    for (v = u; v < n && handed[v] == handed[u]; v++)
+    for (v = u; v < n && ok[v] == ok[u]; v++)
       ;
-    if (!handed[u])
+    if (!ok[u])
       publish_slice(cs, c, miss, group, u, v, NULL, 0, NULL);
   }
 done:
   free(texts);
   free(ok);
   free(ones);
-  free(handed);
   return p.oom ? -1 : 0;
 }
 
