@@ -2,9 +2,10 @@
  * its read-ahead group (readahead.h), a background thread (worker.h) fetches
  * the group the same warm-up listed after it, so that the next rows' vectors
  * come from Redis while this group's rows are written, and are local hits
- * when their turn comes. The thread stays at most two groups ahead of the
- * rows (the next group waits until the rows reach the one fetched before
- * it), so what it brings in is still in the local cache when read.
+ * when their turn comes. The thread stays one group ahead of the rows (it
+ * goes on with the next group when a row reaches the first key of the one
+ * it fetched), so what it brings in is still in the local cache when read;
+ * rows read in another order lose the prefetch, never a vector.
  *
  * Owned by one statement (one thread calls it); without a thread (none
  * could be started) every group is fetched by the row that needs it, as
