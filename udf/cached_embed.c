@@ -20,6 +20,7 @@
 #include "local_cache.h"
 #include "log.h"
 #include "plugin_services.h"
+#include "prefetch.h"
 #include "provider.h"
 #include "readahead.h"
 #include "redis_cache.h"
@@ -48,8 +49,9 @@ typedef struct {
   ce_charset charset; /* how the text argument's bytes are read */
   uint8_t hash[CE_SHA256_LEN];
   uint32_t dims;
-  uint32_t want_dims;   /* the row's expected length (ce_dims_expected) */
-  int stored_elsewhere; /* a shared vector came under another key */
+  uint32_t want_dims;    /* the row's expected length (ce_dims_expected) */
+  int stored_elsewhere;  /* a shared vector came under another key */
+  ce_prefetch *prefetch; /* read-ahead a group ahead of the rows, or NULL */
   size_t key_len;
   char key[CE_KEY_MAX];
 } embed_state;
@@ -130,6 +132,7 @@ CE_EXPORT void cached_embed_deinit(UDF_INIT *initid) {
   embed_state *st = (embed_state *)initid->ptr;
   if (!st)
     return;
+  ce_prefetch_free(st->prefetch);
   free(st->vec);
   free(st->entry);
   free(st->scratch);
@@ -309,16 +312,18 @@ static int use_task(embed_state *st, const char *task, size_t task_len,
 static int lookup_row(embed_state *st, size_t text_len) {
   if (ce_local_get(st->key, st->key_len, st->hash, st->want_dims, take_vector,
                    st) == 0) {
+    ce_prefetch_hit(st->prefetch, st->key, st->key_len);
     ce_stat_add(CE_STAT_HITS_LOCAL, 1);
     ce_stat_hit_saved(text_len);
     return 0;
   }
   /* Listed by a warm-up: its group comes from Redis in one round trip (the
-   * rows that follow it are then local hits). */
-  int hit =
-      ce_readahead_fetch(&st->cfg, st->key, st->key_len, st->want_dims) == 0 &&
-      ce_local_get(st->key, st->key_len, st->hash, st->want_dims, take_vector,
-                   st) == 0;
+   * rows that follow it are then local hits), and the next group is
+   * fetched while they are written (prefetch.h). */
+  int hit = ce_prefetch_miss(&st->prefetch, &st->cfg, st->key, st->key_len,
+                             st->want_dims) == 0 &&
+            ce_local_get(st->key, st->key_len, st->hash, st->want_dims,
+                         take_vector, st) == 0;
   /* The remaining TTL is only needed to copy the entry to the local cache. */
   if (!hit)
     hit =

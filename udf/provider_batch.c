@@ -24,7 +24,7 @@ typedef enum {
 typedef struct {
   size_t first, count; /* the inputs of this request */
   char *json;
-  size_t cost; /* bytes reserved: JSON + response limit */
+  size_t cost; /* bytes reserved: JSON + expected response (reserve) */
   ce_http_call call;
   ce_guard_ticket ticket;
   job_state state;
@@ -47,10 +47,11 @@ typedef struct {
   void *each_ctx;
   uint32_t dims; /* of the first answer: every other must match */
   uint8_t *ok;
-  size_t inflight; /* bytes reserved by requests not finished */
-  int unfinished;  /* requests formed and not finished */
-  int scouted;     /* the one-input request for unknown dims was formed */
-  job *scout;      /* ... and is not finished */
+  size_t inflight;  /* bytes reserved by requests not finished */
+  size_t per_input; /* largest answer bytes per input so far; 0: none yet */
+  int unfinished;   /* requests formed and not finished */
+  int scouted;      /* the one-input request for unknown dims was formed */
+  job *scout;       /* ... and is not finished */
 } batch;
 
 static ce_ratelimit batch_rl = CE_RATELIMIT_INIT(5, 60);
@@ -77,6 +78,21 @@ static void fail(batch *b, job *j) {
                  j->count, j->err);
 }
 
+/* The response bytes a request of `count` inputs is counted for: its limit
+ * (ce_provider_response_limit: room for float arrays) until an answer came,
+ * then a quarter more than the largest answer per input so far. A base64
+ * answer is ~6 times smaller than the limit: counted at the limit, 32 MiB
+ * let 6 requests of 256 inputs of 768 values fly, whatever `parallel`
+ * said. */
+static size_t reserve(const batch *b, size_t count) {
+  size_t limit =
+      ce_provider_response_limit(count, ce_provider_limit_dims(b->cfg));
+  if (!b->per_input)
+    return limit;
+  size_t expected = CE_RESPONSE_FIXED_BYTES + count * (b->per_input / 4 * 5);
+  return expected < limit ? expected : limit;
+}
+
 /* A new request for inputs [first, first + count), ready to start. */
 static job *add_job(batch *b, size_t first, size_t count) {
   job *j = calloc(1, sizeof *j);
@@ -99,8 +115,7 @@ static job *add_job(batch *b, size_t first, size_t count) {
     fail(b, j);
     return j;
   }
-  j->cost = strlen(j->json) +
-            ce_provider_response_limit(count, ce_provider_limit_dims(b->cfg));
+  j->cost = strlen(j->json) + reserve(b, count);
   b->inflight += j->cost;
   return j;
 }
@@ -222,8 +237,11 @@ static void finish(batch *b, job *j, CURLcode cc) {
   ce_verdict verdict =
       ce_provider_judge(cfg, &j->ticket, &j->call, cc, j->t0, j->count, &e,
                         &wait, j->err, sizeof j->err, &j->cls);
+  size_t body = j->call.len;
   ce_http_finish(&j->call);
   if (verdict == CE_VERDICT_OK) {
+    if (body / j->count > b->per_input)
+      b->per_input = body / j->count;
     size_t bytes = 0;
     for (size_t i = 0; i < j->count; i++)
       bytes += b->in[j->first + i].len;

@@ -21,11 +21,18 @@
  * statement's progress by its inputs.
  *
  * Memory: a request holds its JSON and, while it runs, a response of at
- * most its limit; new requests start only while the requests not yet
- * finished hold less than CE_BATCH_INFLIGHT_MAX of both (so at most that
- * plus one request), whatever `batch` and `parallel` say; on top, the
- * vectors of the answers received in one turn of the loop until they are
- * handed on (fewer bytes than those answers). */
+ * most its limit (room for float arrays); new requests start only while
+ * the requests not yet finished are counted for less than
+ * CE_BATCH_INFLIGHT_MAX, whatever `batch` and `parallel` say. A request is
+ * counted for its JSON and its response limit until the first answer of
+ * the call came, then for its JSON and a quarter more than the largest
+ * answer per input so far (base64 answers are ~6 times smaller than the
+ * limit). So at most CE_BATCH_INFLIGHT_MAX plus one request, as long as a
+ * provider's answers keep their size per input (a provider that answers
+ * in base64 and then in float arrays within one call could take up to
+ * `parallel` limits); on top, the vectors of the answers received in one
+ * turn of the loop until they are handed on (fewer bytes than those
+ * answers). */
 #ifndef CE_PROVIDER_BATCH_H
 #define CE_PROVIDER_BATCH_H
 

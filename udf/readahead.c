@@ -24,7 +24,8 @@ typedef struct node {
 struct group {
   group *next; /* the FIFO of groups: oldest first */
   long long expires_ms;
-  size_t bytes; /* charged to the limit */
+  unsigned long long list; /* the listing it came from (ce_readahead_list) */
+  size_t bytes;            /* charged to the limit */
   uint32_t n, prefix_len;
   node *nodes; /* n, right after the struct */
   char *data;  /* the shared prefix, then each key's suffix */
@@ -34,6 +35,7 @@ static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static node **buckets;
 static size_t n_buckets, n_keys, bytes, limit;
 static long long max_age_ms = CE_LOCAL_MAX_AGE_DEFAULT * 1000LL;
+static unsigned long long listings;
 static group *head, *tail;
 
 static uint64_t hash_key(const char *k, size_t n) {
@@ -161,11 +163,12 @@ static group *make_group(const char *const *keys, const size_t *key_lens,
 }
 
 /* Lists one group; 0, or -1 when it does not fit (nor would the next). */
-static int list_group(const char *const *keys, const size_t *key_lens,
-                      size_t n) {
+static int list_group(const char *const *keys, const size_t *key_lens, size_t n,
+                      unsigned long long list) {
   group *g = make_group(keys, key_lens, n);
   if (!g)
     return -1;
+  g->list = list;
   int rc = -1;
   long long now = ce_mono_ms();
   pthread_mutex_lock(&mu);
@@ -198,6 +201,7 @@ void ce_readahead_list(const char *const *keys, const size_t *key_lens,
                        size_t n, uint32_t dims) {
   pthread_mutex_lock(&mu);
   size_t lim = limit;
+  unsigned long long list = ++listings;
   pthread_mutex_unlock(&mu);
   /* a group's vectors may take a quarter of the local cache at most */
   size_t per = dims ? lim / (ce_entry_size(dims) + 128) : 0;
@@ -209,7 +213,7 @@ void ce_readahead_list(const char *const *keys, const size_t *key_lens,
     size_t m = 0;
     while (i + m < n && m < per && key_lens[i + m] < CE_KEY_MAX)
       m++;
-    if (m && list_group(keys + i, key_lens + i, m))
+    if (m && list_group(keys + i, key_lens + i, m, list))
       return;
     i += m ? m : 1; /* a key too long is skipped */
   }
@@ -236,9 +240,25 @@ static void on_value(void *ctx, size_t i, const uint8_t *val, size_t len,
                           pttl_ms);
 }
 
+/* The first key of group g into out (CE_KEY_MAX bytes); its length. */
+static size_t first_key(const group *g, char *out) {
+  const node *x = &g->nodes[0];
+  memcpy(out, g->data, g->prefix_len);
+  memcpy(out + g->prefix_len, g->data + x->off, x->len - g->prefix_len);
+  return x->len;
+}
+
 int ce_readahead_fetch(const ce_config *cfg, const char *key, size_t key_len,
                        uint32_t want_dims) {
+  size_t ignored;
+  return ce_readahead_fetch_next(cfg, key, key_len, want_dims, NULL, &ignored);
+}
+
+int ce_readahead_fetch_next(const ce_config *cfg, const char *key,
+                            size_t key_len, uint32_t want_dims, char *next,
+                            size_t *next_len) {
   group *g = NULL;
+  *next_len = 0;
   uint64_t h = hash_key(key, key_len);
   pthread_mutex_lock(&mu);
   if (n_keys) {
@@ -247,6 +267,8 @@ int ce_readahead_fetch(const ce_config *cfg, const char *key, size_t key_len,
       for (node *x = buckets[h & (n_buckets - 1)]; x; x = x->chain)
         if (x->h == h && same_key(x, key, key_len)) {
           g = x->g;
+          if (next && g->next && g->next->list == g->list)
+            *next_len = first_key(g->next, next);
           unlink_group(g); /* fetched once */
           break;
         }

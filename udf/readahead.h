@@ -47,6 +47,15 @@ void ce_readahead_list(const char *const *keys, const size_t *key_lens,
 int ce_readahead_fetch(const ce_config *cfg, const char *key, size_t key_len,
                        uint32_t want_dims);
 
+/* ce_readahead_fetch; besides, when it fetched a group and the group now
+ * listed right after it belongs to the same listing (one warm-up flush's),
+ * the first key of that group goes to `next` (CE_KEY_MAX bytes; may be NULL)
+ * and its length to *next_len (0: none): the rows that come after this
+ * group's, which prefetch.h fetches while these are written. */
+int ce_readahead_fetch_next(const ce_config *cfg, const char *key,
+                            size_t key_len, uint32_t want_dims, char *next,
+                            size_t *next_len);
+
 /* Bytes and keys listed (tests and stats). */
 void ce_readahead_usage(size_t *bytes, size_t *keys);
 

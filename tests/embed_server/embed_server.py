@@ -613,6 +613,7 @@ class ServerState:
             self.config = dict(self.defaults)
             self.requests = self.inputs = self.ok = self.errors = 0
             self.connections = self.closed = 0
+            self.in_flight = self.most_in_flight = 0
             self.by_status = Counter()
             self.texts = Counter()
             self.request_fields = deque(maxlen=RECORDED_REQUESTS)
@@ -641,6 +642,8 @@ class ServerState:
         """Count an embeddings request; return (head fault or None, config)."""
         with self.lock:
             self.requests += 1
+            self.in_flight += 1
+            self.most_in_flight = max(self.most_in_flight, self.in_flight)
             fault = None
             if self.faults:
                 entry = self.faults[0]
@@ -649,6 +652,11 @@ class ServerState:
                 if entry[1] <= 0:
                     self.faults.popleft()
             return fault, dict(self.config)
+
+    def end_request(self):
+        """An embeddings request counted by begin_request is answered."""
+        with self.lock:
+            self.in_flight = max(0, self.in_flight - 1)
 
     def count_rejected(self, status):
         """An embeddings request refused before it was read (no fault used)."""
@@ -680,6 +688,7 @@ class ServerState:
                 "requests": self.requests, "inputs": self.inputs,
                 "ok": self.ok, "errors": self.errors, "closed": self.closed,
                 "connections": self.connections,
+                "most_in_flight": self.most_in_flight,
                 "by_status": dict(self.by_status),
             }
             if self.config["record_texts"]:
@@ -867,6 +876,12 @@ class Handler(BaseHTTPRequestHandler):
     def handle_embeddings(self, body):
         state = self.server.state
         fault, config = state.begin_request()
+        try:
+            self.answer_embeddings(body, state, fault, config)
+        finally:
+            state.end_request()
+
+    def answer_embeddings(self, body, state, fault, config):
         kind = fault["kind"] if fault else None
         delay_ms = config["latency_ms"] + (fault["ms"] if kind == "hang" else 0)
         if delay_ms:

@@ -96,6 +96,24 @@ class WarmTest(ServerTestCase):
         self.assertEqual([r[0] for r in rows], [vector_bytes(t) for t in texts])
         self.assertEqual(Embed.requests(), math.ceil(650 / 100))
 
+    def test_parallel_requests_fly_at_once(self):
+        # 16 requests of 256 inputs of 768 values: counted at their response
+        # limit (room for float arrays, 6.4 MiB), 32 MiB of requests in
+        # flight let only 6 fly, whatever `parallel` said; counted at the
+        # size of the answers that came (1.4 MiB), `parallel` of them do
+        texts = ["parallel text number %d" % i for i in range(4096)]
+        make_table(texts, "par")
+        set_config(batch=256, parallel=8, circuit_failures=0)
+        Embed.config(latency_ms=300)
+        try:
+            self.assertEqual(warm("par", "par:"), 4096)
+        finally:
+            set_config(batch=100, parallel=3, circuit_failures=0)
+        st = Embed.stats()
+        self.assertEqual(st["requests"], 16)
+        self.assertEqual(st["most_in_flight"], 8)
+        self.assert_cached(texts, prefix="par:")
+
     def test_identical_texts_are_sent_once(self):
         texts = ["duplicate %d" % (i % 40) for i in range(300)]
         make_table(texts)

@@ -1,10 +1,14 @@
 /* The read-ahead lists (udf/readahead.h) without a Redis: what is listed,
  * that a group is found once and taken whole, the memory bound (a quarter
  * of the local cache's budget, the first rows kept), expiry, off with the
- * local cache. Fetching from an unreachable Redis fetches nothing. */
+ * local cache; the group listed next (the same listing only), and the
+ * prefetch one group ahead of the rows (udf/prefetch.h). Fetching from an
+ * unreachable Redis fetches nothing (a group is still taken). */
+#include "cache_key.h"
 #include "check.h"
 #include "config.h"
 #include "local_cache.h"
+#include "prefetch.h"
 #include "readahead.h"
 
 #include <stdio.h>
@@ -100,6 +104,56 @@ static void test_expiry_and_off(void) {
   CHECK(listed() == 0);
 }
 
+static void test_next_group(void) {
+  char next[CE_KEY_MAX];
+  size_t next_len;
+  ce_readahead_configure(4 << 20, 60000);
+  ce_readahead_list(keys, lens, 600, 768); /* 0..255, 256..511, 512..599 */
+  ce_readahead_list(keys + 1000, lens + 1000, 10, 768); /* another listing */
+  CHECK(ce_readahead_fetch_next(&cfg, keys[300], lens[300], 0, next,
+                                &next_len) == 0);
+  CHECK(next_len == lens[512] && !memcmp(next, keys[512], next_len));
+  CHECK(ce_readahead_fetch_next(&cfg, keys[0], lens[0], 0, next, &next_len) ==
+        0);
+  /* the next one still listed: 256..511 is gone */
+  CHECK(next_len == lens[512] && !memcmp(next, keys[512], next_len));
+  CHECK(ce_readahead_fetch_next(&cfg, keys[599], lens[599], 0, next,
+                                &next_len) == 0);
+  CHECK(next_len == 0); /* the last of its listing: not the other listing's */
+  CHECK(ce_readahead_fetch_next(&cfg, keys[599], lens[599], 0, next,
+                                &next_len) == -1);
+  ce_readahead_clear();
+}
+
+static void test_prefetch(void) {
+  ce_prefetch *pf = NULL;
+  ce_readahead_configure(4 << 20, 60000);
+  CHECK(ce_prefetch_miss(&pf, &cfg, keys[0], lens[0], 0) == -1); /* unlisted */
+  CHECK(pf == NULL);
+  ce_readahead_list(keys, lens, 1000, 768); /* groups of 256: 4 */
+  CHECK(ce_prefetch_miss(&pf, &cfg, keys[0], lens[0], 0) == 0);
+  CHECK(pf != NULL); /* group 0 fetched, group 1 handed to the thread */
+  ce_prefetch_hit(pf, keys[100], lens[100]); /* not a group's first key */
+  ce_prefetch_hit(pf, keys[256], lens[256]); /* reached group 1: 2 starts */
+  CHECK(listed() <= 1000 - 2 * 256); /* group 2 may still be on its way */
+  /* a row of group 2 that missed (its vector is not in this test's local
+   * cache): the group came from the thread, group 3 goes to it */
+  CHECK(ce_prefetch_miss(&pf, &cfg, keys[600], lens[600], 0) == 0);
+  ce_prefetch_free(pf); /* waits for group 3 */
+  CHECK(listed() == 0);
+  /* rows in another order: a miss of an unlisted key without a group in
+   * flight is a miss */
+  pf = NULL;
+  ce_readahead_list(keys, lens, 600, 768);
+  CHECK(ce_prefetch_miss(&pf, &cfg, keys[300], lens[300], 0) == 0);
+  CHECK(ce_prefetch_miss(&pf, &cfg, keys[9000], lens[9000], 0) == 0);
+  CHECK(ce_prefetch_miss(&pf, &cfg, keys[9001], lens[9001], 0) == -1);
+  CHECK(ce_prefetch_miss(&pf, &cfg, keys[10], lens[10], 0) == 0);
+  ce_prefetch_free(pf);
+  CHECK(listed() == 0);
+  ce_prefetch_free(NULL);
+}
+
 int main(void) {
   ce_config_defaults(&cfg);
   snprintf(cfg.redis, sizeof cfg.redis,
@@ -114,6 +168,8 @@ int main(void) {
   test_groups();
   test_bound();
   test_expiry_and_off();
+  test_next_group();
+  test_prefetch();
   ce_readahead_clear();
   ce_local_clear();
   return CHECK_DONE();
