@@ -312,7 +312,6 @@ static int use_task(embed_state *st, const char *task, size_t task_len,
 static int lookup_row(embed_state *st, size_t text_len) {
   if (ce_local_get(st->key, st->key_len, st->hash, st->want_dims, take_vector,
                    st) == 0) {
-    ce_prefetch_hit(st->prefetch, st->key, st->key_len);
     ce_stat_add(CE_STAT_HITS_LOCAL, 1);
     ce_stat_hit_saved(text_len);
     return 0;

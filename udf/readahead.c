@@ -223,6 +223,8 @@ typedef struct {
   const char **keys;
   const size_t *lens;
   uint32_t want_dims;
+  ce_readahead_sink sink; /* NULL: the local cache */
+  void *sink_ctx;
 } fetch_ctx;
 
 static void on_value(void *ctx, size_t i, const uint8_t *val, size_t len,
@@ -236,8 +238,12 @@ static void on_value(void *ctx, size_t i, const uint8_t *val, size_t len,
   if (ce_entry_decode(val, len, val + 8, fc->want_dims, &vec, &dims) !=
       CE_ENTRY_OK)
     return;
-  ce_local_put_from_redis(fc->keys[i], fc->lens[i], val + 8, vec, dims,
-                          pttl_ms);
+  if (fc->sink)
+    fc->sink(fc->sink_ctx, fc->keys[i], fc->lens[i], val + 8, vec, dims,
+             pttl_ms);
+  else
+    ce_local_put_from_redis(fc->keys[i], fc->lens[i], val + 8, vec, dims,
+                            pttl_ms);
 }
 
 /* The first key of group g into out (CE_KEY_MAX bytes); its length. */
@@ -251,12 +257,14 @@ static size_t first_key(const group *g, char *out) {
 int ce_readahead_fetch(const ce_config *cfg, const char *key, size_t key_len,
                        uint32_t want_dims) {
   size_t ignored;
-  return ce_readahead_fetch_next(cfg, key, key_len, want_dims, NULL, &ignored);
+  return ce_readahead_fetch_next(cfg, key, key_len, want_dims, NULL, &ignored,
+                                 NULL, NULL);
 }
 
 int ce_readahead_fetch_next(const ce_config *cfg, const char *key,
                             size_t key_len, uint32_t want_dims, char *next,
-                            size_t *next_len) {
+                            size_t *next_len, ce_readahead_sink sink,
+                            void *sink_ctx) {
   group *g = NULL;
   *next_len = 0;
   uint64_t h = hash_key(key, key_len);
@@ -292,7 +300,7 @@ int ce_readahead_fetch_next(const ce_config *cfg, const char *key,
       lens[i] = x->len;
       p += x->len;
     }
-    fetch_ctx fc = {keys, lens, want_dims};
+    fetch_ctx fc = {keys, lens, want_dims, sink, sink_ctx};
     ce_cache_mget(cfg, keys, lens, g->n, on_value, &fc);
   }
   free(keys);

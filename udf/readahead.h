@@ -51,10 +51,16 @@ int ce_readahead_fetch(const ce_config *cfg, const char *key, size_t key_len,
  * listed right after it belongs to the same listing (one warm-up flush's),
  * the first key of that group goes to `next` (CE_KEY_MAX bytes; may be NULL)
  * and its length to *next_len (0: none): the rows that come after this
- * group's, which prefetch.h fetches while these are written. */
+ * group's, which prefetch.h fetches while these are written. The values
+ * fetched go to `sink` (NULL: into the local cache), each checked as
+ * ce_readahead_fetch checks them. */
+typedef void (*ce_readahead_sink)(void *ctx, const char *key, size_t key_len,
+                                  const uint8_t *text_hash, const uint8_t *vec,
+                                  uint32_t dims, long long pttl_ms);
 int ce_readahead_fetch_next(const ce_config *cfg, const char *key,
                             size_t key_len, uint32_t want_dims, char *next,
-                            size_t *next_len);
+                            size_t *next_len, ce_readahead_sink sink,
+                            void *sink_ctx);
 
 /* Bytes and keys listed (tests and stats). */
 void ce_readahead_usage(size_t *bytes, size_t *keys);
