@@ -60,8 +60,8 @@ static void keep(void *ctx, const char *key, size_t key_len,
 
 static void fetch_ahead(void *arg) {
   ce_prefetch *pf = arg;
-  pf->found = ce_readahead_fetch_next(&pf->cfg, pf->key, pf->key_len, pf->dims,
-                                      pf->next, &pf->next_len, keep, pf) == 0;
+  pf->found = ce_readahead_fetch(&pf->cfg, pf->key, pf->key_len, pf->dims,
+                                 pf->next, &pf->next_len, keep, pf) == 0;
 }
 
 /* Hands the group whose first key is key[0..len) to the thread, with a
@@ -115,8 +115,8 @@ int ce_prefetch_miss(ce_prefetch **pfp, const ce_config *cfg, const char *key,
   int came = pf && pf->busy && drain(pf); /* the rows reached the thread */
   char next[CE_KEY_MAX];
   size_t next_len;
-  if (ce_readahead_fetch_next(cfg, key, key_len, want_dims, next, &next_len,
-                              NULL, NULL)) {
+  if (ce_readahead_fetch(cfg, key, key_len, want_dims, next, &next_len, NULL,
+                         NULL)) {
     /* not listed (any more): in the group just fetched ahead, or nowhere */
     if (came && pf->next_len)
       start(pf, pf->next, pf->next_len, want_dims);

@@ -28,7 +28,7 @@ typedef struct ce_prefetch ce_prefetch;
 
 /* On a local-cache miss of `key`: waits for the group being fetched ahead
  * and puts its values into the local cache; if that group did not hold the
- * key, fetches the key's own group as ce_readahead_fetch does; then hands
+ * key, fetches the key's own group (ce_readahead_fetch); then hands
  * the group after it to the thread. 0 when a group came that may hold the
  * key (the caller looks the local cache up again), -1 otherwise. *pf is
  * created when there is a group to fetch ahead (NULL: none yet); `cfg` is

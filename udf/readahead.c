@@ -246,25 +246,18 @@ static void on_value(void *ctx, size_t i, const uint8_t *val, size_t len,
                             pttl_ms);
 }
 
-/* The first key of group g into out (CE_KEY_MAX bytes); its length. */
-static size_t first_key(const group *g, char *out) {
-  const node *x = &g->nodes[0];
+/* Key i of group g (the shared prefix, then its suffix) into out; its
+ * length. */
+static size_t key_at(const group *g, uint32_t i, char *out) {
+  const node *x = &g->nodes[i];
   memcpy(out, g->data, g->prefix_len);
   memcpy(out + g->prefix_len, g->data + x->off, x->len - g->prefix_len);
   return x->len;
 }
 
 int ce_readahead_fetch(const ce_config *cfg, const char *key, size_t key_len,
-                       uint32_t want_dims) {
-  size_t ignored;
-  return ce_readahead_fetch_next(cfg, key, key_len, want_dims, NULL, &ignored,
-                                 NULL, NULL);
-}
-
-int ce_readahead_fetch_next(const ce_config *cfg, const char *key,
-                            size_t key_len, uint32_t want_dims, char *next,
-                            size_t *next_len, ce_readahead_sink sink,
-                            void *sink_ctx) {
+                       uint32_t want_dims, char *next, size_t *next_len,
+                       ce_readahead_sink sink, void *sink_ctx) {
   group *g = NULL;
   *next_len = 0;
   uint64_t h = hash_key(key, key_len);
@@ -276,7 +269,7 @@ int ce_readahead_fetch_next(const ce_config *cfg, const char *key,
         if (x->h == h && same_key(x, key, key_len)) {
           g = x->g;
           if (next && g->next && g->next->list == g->list)
-            *next_len = first_key(g->next, next);
+            *next_len = key_at(g->next, 0, next);
           unlink_group(g); /* fetched once */
           break;
         }
@@ -293,12 +286,9 @@ int ce_readahead_fetch_next(const ce_config *cfg, const char *key,
   if (keys && lens && buf) {
     char *p = buf;
     for (uint32_t i = 0; i < g->n; i++) {
-      const node *x = &g->nodes[i];
-      memcpy(p, g->data, g->prefix_len);
-      memcpy(p + g->prefix_len, g->data + x->off, x->len - g->prefix_len);
       keys[i] = p;
-      lens[i] = x->len;
-      p += x->len;
+      lens[i] = key_at(g, i, p);
+      p += lens[i];
     }
     fetch_ctx fc = {keys, lens, want_dims, sink, sink_ctx};
     ce_cache_mget(cfg, keys, lens, g->n, on_value, &fc);

@@ -40,27 +40,23 @@ void ce_readahead_configure(size_t local_budget, long long max_age_ms);
 void ce_readahead_list(const char *const *keys, const size_t *key_lens,
                        size_t n, uint32_t dims);
 
-/* On a local-cache miss of `key`: if a list holds it, fetches its group
- * from Redis into the local cache (one round trip; values of `want_dims`
- * values unless 0) and returns 0; -1 when no list holds it. The caller then
- * looks the local cache up again. */
-int ce_readahead_fetch(const ce_config *cfg, const char *key, size_t key_len,
-                       uint32_t want_dims);
-
-/* ce_readahead_fetch; besides, when it fetched a group and the group now
- * listed right after it belongs to the same listing (one warm-up flush's),
- * the first key of that group goes to `next` (CE_KEY_MAX bytes; may be NULL)
- * and its length to *next_len (0: none): the rows that come after this
- * group's, which prefetch.h fetches while these are written. The values
- * fetched go to `sink` (NULL: into the local cache), each checked as
- * ce_readahead_fetch checks them. */
+/* Where a fetched group's values go (ce_readahead_fetch). */
 typedef void (*ce_readahead_sink)(void *ctx, const char *key, size_t key_len,
                                   const uint8_t *text_hash, const uint8_t *vec,
                                   uint32_t dims, long long pttl_ms);
-int ce_readahead_fetch_next(const ce_config *cfg, const char *key,
-                            size_t key_len, uint32_t want_dims, char *next,
-                            size_t *next_len, ce_readahead_sink sink,
-                            void *sink_ctx);
+
+/* On a local-cache miss of `key`: if a list holds it, fetches its group
+ * from Redis (one round trip; values of `want_dims` values unless 0, each
+ * bound to its text) into `sink` (NULL: the local cache; the caller then
+ * looks it up again) and returns 0; -1 when no list holds it. Besides,
+ * when the group now listed right after the fetched one belongs to the
+ * same listing (one warm-up flush's), the first key of that group goes to
+ * `next` (CE_KEY_MAX bytes; may be NULL) and its length to *next_len (0:
+ * none): the rows that come after this group's, which prefetch.h fetches
+ * while these are written. */
+int ce_readahead_fetch(const ce_config *cfg, const char *key, size_t key_len,
+                       uint32_t want_dims, char *next, size_t *next_len,
+                       ce_readahead_sink sink, void *sink_ctx);
 
 /* Bytes and keys listed (tests and stats). */
 void ce_readahead_usage(size_t *bytes, size_t *keys);

@@ -23,7 +23,9 @@ static size_t lens[KEYS];
 static ce_config cfg;
 
 static int fetch(int i) {
-  return ce_readahead_fetch(&cfg, keys[i], lens[i], 0);
+  size_t next_len;
+  return ce_readahead_fetch(&cfg, keys[i], lens[i], 0, NULL, &next_len, NULL,
+                            NULL);
 }
 
 static size_t listed(void) {
@@ -110,18 +112,18 @@ static void test_next_group(void) {
   ce_readahead_configure(4 << 20, 60000);
   ce_readahead_list(keys, lens, 600, 768); /* 0..255, 256..511, 512..599 */
   ce_readahead_list(keys + 1000, lens + 1000, 10, 768); /* another listing */
-  CHECK(ce_readahead_fetch_next(&cfg, keys[300], lens[300], 0, next, &next_len,
-                                NULL, NULL) == 0);
+  CHECK(ce_readahead_fetch(&cfg, keys[300], lens[300], 0, next, &next_len, NULL,
+                           NULL) == 0);
   CHECK(next_len == lens[512] && !memcmp(next, keys[512], next_len));
-  CHECK(ce_readahead_fetch_next(&cfg, keys[0], lens[0], 0, next, &next_len,
-                                NULL, NULL) == 0);
+  CHECK(ce_readahead_fetch(&cfg, keys[0], lens[0], 0, next, &next_len, NULL,
+                           NULL) == 0);
   /* the next one still listed: 256..511 is gone */
   CHECK(next_len == lens[512] && !memcmp(next, keys[512], next_len));
-  CHECK(ce_readahead_fetch_next(&cfg, keys[599], lens[599], 0, next, &next_len,
-                                NULL, NULL) == 0);
+  CHECK(ce_readahead_fetch(&cfg, keys[599], lens[599], 0, next, &next_len, NULL,
+                           NULL) == 0);
   CHECK(next_len == 0); /* the last of its listing: not the other listing's */
-  CHECK(ce_readahead_fetch_next(&cfg, keys[599], lens[599], 0, next, &next_len,
-                                NULL, NULL) == -1);
+  CHECK(ce_readahead_fetch(&cfg, keys[599], lens[599], 0, next, &next_len, NULL,
+                           NULL) == -1);
   ce_readahead_clear();
 }
 
